@@ -1,0 +1,35 @@
+"""kcollapse: a JAX-accelerated theory toolkit for model-collapse scaling laws in (kernel) ridge regression.
+
+Conventions (defined once in :mod:`kcollapse._conventions`): ridge
+``w = (X^T X/T + ridge I)^{-1} X^T y/T`` (ridge 0 = min-norm least squares); test error
+``||w_hat - w0||_Sigma^2``; teacher normalised to ``||w0||_Sigma^2 = 1``.
+
+kcollapse never changes JAX's global configuration: call
+``jax.config.update("jax_enable_x64", True)`` for float64 (the CLI and the test-suite do).
+"""
+
+from . import data as data
+from . import solvers as solvers
+from . import spectra as spectra
+from . import theory as theory
+from ._conventions import CONVENTIONS as CONVENTIONS
+from ._conventions import test_error as test_error
+from .simulate import ChainConfig as ChainConfig
+from .simulate import SimulationResult as SimulationResult
+from .simulate import simulate_chain as simulate_chain
+from .spectra import Spectrum as Spectrum
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS",
+    "ChainConfig",
+    "SimulationResult",
+    "Spectrum",
+    "data",
+    "simulate_chain",
+    "solvers",
+    "spectra",
+    "test_error",
+    "theory",
+]

@@ -1,0 +1,26 @@
+"""The iterated-relabelling (model-collapse) chain simulator.
+
+See :class:`ChainConfig` for the protocol and :func:`simulate_chain` for the driver.
+"""
+
+from ._chain import SeedOutput as SeedOutput
+from ._chain import run_seed as run_seed
+from ._chain import stage_keys as stage_keys
+from ._config import DESIGNS as DESIGNS
+from ._config import MODES as MODES
+from ._config import ChainConfig as ChainConfig
+from ._driver import SimulationResult as SimulationResult
+from ._driver import seed_keys as seed_keys
+from ._driver import simulate_chain as simulate_chain
+
+__all__ = [
+    "DESIGNS",
+    "MODES",
+    "ChainConfig",
+    "SeedOutput",
+    "SimulationResult",
+    "run_seed",
+    "seed_keys",
+    "simulate_chain",
+    "stage_keys",
+]

@@ -1,0 +1,183 @@
+"""One seed of the chain: every generation n = 0..n_max from one ``lax.scan``, every ridge value
+from one eigendecomposition.
+
+Everything is written in *moment form*: a training set ``(X, y)`` enters a ridge fit only through
+``G = X^T X`` and ``h = X^T y``, and with labels ``y = X_syn w_prev + X_clean w0 + s e`` we have
+``h = G_syn w_prev + (G - G_syn) w0 + s X^T e``. This is algebraically identical to forming the
+labels and then ``X^T y``, cheaper (``d^2`` instead of ``T d`` per label vector), and it lets the
+downstream stage serve every generation ``n`` and every ridge value from one factorisation.
+
+Common random numbers: within a seed, the downstream design and its noise are shared by all
+generations ``n`` and all ridge values. Each ``(n, ridge)`` estimate is still exactly distributed
+as in the paper's protocol (the downstream data are independent of the generator chain); only the
+*correlation between* different ``n`` is changed, which makes differences between generations
+sharper. Seeds are independent.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .. import solvers
+from .._conventions import test_error
+from ..data import sample_design
+from ..spectra import Spectrum
+from ._config import ChainConfig
+
+__all__ = ["SeedOutput", "run_seed", "stage_keys"]
+
+_HI = jax.lax.Precision.HIGHEST
+
+
+def _mm(a, b):
+    return jnp.matmul(a, b, precision=_HI)
+
+
+class SeedOutput(NamedTuple):
+    """Per-seed outputs (shapes for ``n_max`` generations and ``n_ridges`` ridge values).
+
+    Attributes:
+      test_error: ``(n_max + 1, n_ridges)`` downstream test error for every ``n`` and ridge.
+      generator_error: ``(n_max + 1,)`` ``||w_n - w0||_Sigma^2`` of the generators (0 at ``n = 0``).
+      generator_fallbacks: number of generator Cholesky factorisations that were not finite and
+        were redone by the eigh pseudo-inverse.
+      per_mode: ``(n_max + 1, n_ridges, d)`` per-eigenmode error ``lambda_i (w_i - c_i)^2`` or an
+        empty array when not requested.
+    """
+
+    test_error: jax.Array
+    generator_error: jax.Array
+    generator_fallbacks: jax.Array
+    per_mode: jax.Array
+
+
+class StageKeys(NamedTuple):
+    generator: jax.Array  # fold_in(generator, m) is generation m's key (m = 1..n_max)
+    downstream: jax.Array
+    fixed_design: jax.Array
+
+
+def stage_keys(seed_key: jax.Array) -> StageKeys:
+    """How one seed's key is split between stages (documented so oracles can reproduce a run).
+
+    Generation ``m``'s key is ``fold_in(generator, m)``, split into (design key, noise key); the
+    downstream key is split into (design key, noise key); ``fixed_design`` draws ``X_0``.
+    """
+    k = jax.random.split(seed_key, 3)
+    return StageKeys(k[0], k[1], k[2])
+
+
+def _syn_mask(n_rows: int, fraction: jax.Array, dtype) -> jax.Array:
+    n_syn = jnp.round(fraction * n_rows)
+    return (jnp.arange(n_rows) < n_syn).astype(dtype)
+
+
+def _moments(X: jax.Array, mask: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """``G = X^T X`` and ``G_syn = X^T diag(mask) X`` (``G_syn = G`` when every row is synthetic)."""
+    G = _mm(X.T, X)
+    if mask is None:
+        return G, G
+    return G, _mm((X * mask[:, None]).T, X)
+
+
+def run_seed(
+    key: jax.Array,
+    spectrum: Spectrum,
+    config: ChainConfig,
+    ridges: jax.Array,
+    per_mode: bool = False,
+) -> SeedOutput:
+    """Simulate one seed of the chain (pure; ``vmap`` over keys for many seeds).
+
+    Args:
+      key: this seed's PRNG key.
+      spectrum: covariance spectrum and teacher.
+      config: the chain (see :class:`ChainConfig`).
+      ridges: ``(n_ridges,)`` downstream ridge values.
+      per_mode: also return the per-eigenmode errors (static).
+    """
+    dt = spectrum.dtype
+    lam, c = spectrum.eigenvalues, spectrum.coefficients
+    d = lam.shape[0]
+    T0, T, n_max = config.samples_per_generation, config.downstream_samples, config.n_generations
+    mode, design = config.mode, config.design
+    sigma0 = jnp.asarray(config.generator_noise, dt)
+    sigma = jnp.asarray(config.label_noise, dt)
+    ridge0 = jnp.asarray(config.generator_ridge, dt)
+    frac = jnp.asarray(config.synthetic_fraction, dt)
+    ridges = jnp.asarray(ridges, dt)
+    keys = stage_keys(key)
+    accumulate = mode == "accumulate"
+    mask_gen = _syn_mask(T0, frac, dt) if mode == "mix" else None
+
+    if design == "fixed":
+        X0 = sample_design(keys.fixed_design, spectrum, T0)
+        G0, G0_syn = _moments(X0, mask_gen)
+        mu0, V0 = jnp.linalg.eigh(G0)
+        tol0 = solvers._rank_tol(mu0, T0, d)
+        # (G0 + T0 ridge0 I)^+ ; for accumulate, (m G0 + m T0 ridge0)^+ = that / m.
+        wts0 = solvers._spectral_weights(mu0, ridge0 * T0, tol0)
+
+    def generation(carry, m):
+        w_prev, A, b = carry
+        k_x, k_e = jax.random.split(jax.random.fold_in(keys.generator, m))
+        eps = jax.random.normal(k_e, (T0,), dtype=dt)
+        if design == "fixed":
+            X, G, G_syn = X0, G0, G0_syn
+        else:
+            X = sample_design(k_x, spectrum, T0)
+            G, G_syn = _moments(X, mask_gen)
+        h = _mm(G_syn, w_prev) + _mm(G - G_syn, c) + sigma0 * _mm(X.T, eps)
+        if accumulate:
+            A, b = A + G, b + h
+            G_fit, h_fit, n_fit = A, b, m * T0
+        else:
+            G_fit, h_fit, n_fit = G, h, T0
+        fallback = jnp.asarray(False)
+        if design == "fixed":
+            scale = m.astype(dt) if accumulate else jnp.asarray(1.0, dt)
+            w = _mm(V0, wts0 * _mm(V0.T, h_fit)) / scale
+        else:
+            # T0 >= d: the Gram is a.s. full rank, Cholesky (eigh fallback); else min-norm via eigh.
+            solver = "cholesky" if T0 >= d else "eigh"
+            w, info = solvers.moments_ridge(G_fit, h_fit, n_fit, ridge0, solver=solver)
+            fallback = info.fallback
+        return (w, A, b), (w, A, b, fallback)
+
+    zeros_dd = jnp.zeros((d, d), dt) if accumulate else jnp.zeros((), dt)
+    zeros_d = jnp.zeros((d,), dt) if accumulate else jnp.zeros((), dt)
+    gens = jnp.arange(1, n_max + 1)
+    _, (W, A_hist, b_hist, fallbacks) = jax.lax.scan(generation, (c, zeros_dd, zeros_d), gens)
+    W = jnp.concatenate([c[None], W], axis=0)  # (n_max + 1, d): w_0 = w0
+    generator_error = test_error(lam, W, c)
+
+    # Downstream stage, shared by every n and every ridge value.
+    k_x, k_e = jax.random.split(keys.downstream)
+    X = sample_design(k_x, spectrum, T)
+    eps = jax.random.normal(k_e, (T,), dtype=dt)
+    mask_down = _syn_mask(T, frac, dt) if mode == "mix" else None
+    G, G_syn = _moments(X, mask_down)
+    noise_moment = sigma * _mm(X.T, eps)
+    H = _mm(W, G_syn.T) + _mm(G - G_syn, c)[None] + noise_moment[None]  # (n_max + 1, d)
+
+    if accumulate:
+        A_all = jnp.concatenate([jnp.zeros((1, d, d), dt), A_hist], axis=0) + G[None]
+        b_all = jnp.concatenate([jnp.zeros((1, d), dt), b_hist], axis=0) + H
+        n_rows = jnp.arange(n_max + 1) * T0 + T
+        path = jax.vmap(lambda Gn, hn, nn: solvers.moments_ridge_path(Gn, hn, nn, ridges, n_rows_hint=T))
+        W_pred = path(A_all, b_all, n_rows.astype(dt))  # (n_max + 1, n_ridges, d)
+    else:
+        W_pred = solvers.moments_ridge_path(G, H.T, T, ridges, n_rows_hint=T)  # (n_ridges, d, n_max + 1)
+        W_pred = jnp.transpose(W_pred, (2, 0, 1))
+    diff = W_pred - c
+    modes = lam * diff * diff
+    err = jnp.sum(modes, axis=-1)
+    return SeedOutput(
+        test_error=err,
+        generator_error=generator_error,
+        generator_fallbacks=jnp.sum(fallbacks.astype(jnp.int32)),
+        per_mode=modes if per_mode else jnp.zeros((0,), dt),
+    )

@@ -1,0 +1,211 @@
+"""The top-level driver: seeds vmapped (and chunked under a memory budget), results gathered."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from .. import _checks
+from ..spectra import Spectrum
+from ._chain import run_seed
+from ._config import ChainConfig
+
+__all__ = ["SimulationResult", "simulate_chain", "seed_keys"]
+
+#: Default memory budget for one vmapped batch of seeds (bytes).
+DEFAULT_MEMORY_BUDGET = 1 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """Per-seed results of a chain simulation, with means and standard errors.
+
+    Attributes:
+      generations: ``(n_max + 1,)`` the generations ``n = 0..n_max``.
+      ridges: ``(n_ridges,)`` downstream ridge values.
+      per_seed: ``(seeds, n_max + 1, n_ridges)`` downstream test errors.
+      generator_per_seed: ``(seeds, n_max + 1)`` generator errors ``||w_n - w0||_Sigma^2``.
+      seed_indices: ``(seeds,)`` which seed indices were run (keys are ``fold_in(key, index)``).
+      generator_fallbacks: total generator Cholesky factorisations redone by eigh.
+      per_mode_mean: ``(n_max + 1, n_ridges, d)`` mean per-eigenmode error, or ``None``.
+      config: the :class:`ChainConfig`.
+      spectrum: the :class:`~kcollapse.spectra.Spectrum`.
+    """
+
+    generations: np.ndarray
+    ridges: np.ndarray
+    per_seed: np.ndarray
+    generator_per_seed: np.ndarray
+    seed_indices: np.ndarray
+    generator_fallbacks: int
+    config: ChainConfig
+    spectrum: Spectrum
+    per_mode_mean: np.ndarray | None = None
+
+    @property
+    def n_seeds(self) -> int:
+        return int(self.per_seed.shape[0])
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``(n_max + 1, n_ridges)`` mean test error over seeds."""
+        return self.per_seed.mean(axis=0)
+
+    @property
+    def sem(self) -> np.ndarray:
+        """``(n_max + 1, n_ridges)`` standard error of the mean (``std(ddof=1)/sqrt(seeds)``; NaN for 1 seed)."""
+        return _sem(self.per_seed)
+
+    @property
+    def generator_mean(self) -> np.ndarray:
+        return self.generator_per_seed.mean(axis=0)
+
+    @property
+    def generator_sem(self) -> np.ndarray:
+        return _sem(self.generator_per_seed)
+
+
+def _sem(x: np.ndarray) -> np.ndarray:
+    n = x.shape[0]
+    if n < 2:
+        return np.full(x.shape[1:], np.nan)
+    return x.std(axis=0, ddof=1) / math.sqrt(n)
+
+
+def seed_keys(key: jax.Array, seed_indices: ArrayLike) -> jax.Array:
+    """Per-seed keys ``fold_in(key, i)``: a seed's result does not depend on how seeds are batched."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(seed_indices, dtype=jnp.uint32))
+
+
+@functools.partial(jax.jit, static_argnames=("per_mode",))
+def _batch(keys: jax.Array, spectrum: Spectrum, config: ChainConfig, ridges: jax.Array, per_mode: bool = False):
+    return jax.vmap(run_seed, in_axes=(0, None, None, None, None))(keys, spectrum, config, ridges, per_mode)
+
+
+def _bytes_per_seed(d: int, config: ChainConfig, n_ridges: int, per_mode: bool, itemsize: int) -> int:
+    T0, T, n = config.samples_per_generation, config.downstream_samples, config.n_generations
+    words = 2 * T0 * d + 2 * T * d + 6 * d * d + 3 * (n + 1) * n_ridges * d
+    if config.mode == "accumulate":
+        words += 3 * (n + 1) * d * d
+    if per_mode:
+        words += (n + 1) * n_ridges * d
+    return int(words * itemsize)
+
+
+def simulate_chain(
+    key: jax.Array,
+    spectrum: Spectrum,
+    config: ChainConfig,
+    ridges: ArrayLike = (0.0,),
+    n_seeds: int = 32,
+    *,
+    seed_offset: int = 0,
+    batch_size: int | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    per_mode: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> SimulationResult:
+    """Simulate the model-collapse chain for ``n_seeds`` independent seeds.
+
+    Every generation ``n = 0..config.n_generations`` and every ridge value come out of one compiled
+    call per batch of seeds; seeds are ``vmap``-ed, and split into batches that fit
+    ``memory_budget`` (results do not depend on the batching).
+
+    Args:
+      key: a JAX PRNG key (``jax.random.key(seed)``). Seed ``i`` uses ``fold_in(key, i)``.
+      spectrum: covariance spectrum and teacher (its dtype is the compute dtype).
+      config: the chain, see :class:`ChainConfig`.
+      ridges: downstream ridge values ``>= 0`` (0 = min-norm least squares).
+      n_seeds: number of independent seeds (``>= 1``; ``>= 2`` for a standard error).
+      seed_offset: first seed index (run seeds ``seed_offset .. seed_offset + n_seeds - 1``).
+      batch_size: seeds per compiled call (default: as many as fit ``memory_budget``).
+      memory_budget: bytes one batch may use (approximate working set).
+      per_mode: also return the mean per-eigenmode error ``lambda_i (w_i - c_i)^2``.
+      progress: optional callback ``progress(done_seeds, total_seeds)`` called after each batch.
+
+    Returns:
+      A :class:`SimulationResult`.
+
+    Raises:
+      ValueError / TypeError: invalid configuration, spectrum or ridge values.
+      FloatingPointError: a non-finite test error came out (it is never returned silently).
+
+    Examples:
+      >>> import jax, kcollapse as kc
+      >>> s = kc.spectra.isotropic(20)
+      >>> cfg = kc.ChainConfig(samples_per_generation=40, downstream_samples=60, n_generations=2,
+      ...                      generator_noise=0.2, label_noise=0.1)
+      >>> res = kc.simulate_chain(jax.random.key(0), s, cfg, ridges=[0.0, 0.1], n_seeds=8)
+      >>> res.mean.shape
+      (3, 2)
+    """
+    if not isinstance(spectrum, Spectrum):
+        raise TypeError(f"spectrum must be a kcollapse.spectra.Spectrum, got {type(spectrum).__name__}")
+    if not isinstance(config, ChainConfig):
+        raise TypeError(f"config must be a kcollapse.ChainConfig, got {type(config).__name__}")
+    config.validate()
+    _checks.check_nonneg_array("spectrum.eigenvalues", spectrum.eigenvalues, ndim=1)
+    _checks.check_finite_array("spectrum.coefficients", spectrum.coefficients, ndim=1, length=spectrum.d)
+    ridges_np = _checks.check_nonneg_array("ridges", np.atleast_1d(ridges), ndim=1).astype(np.float64)
+    if ridges_np.size == 0:
+        raise ValueError("ridges must contain at least one value")
+    n_seeds = _checks.check_int("n_seeds", n_seeds, minimum=1)
+    seed_offset = _checks.check_int("seed_offset", seed_offset, minimum=0)
+    dt = spectrum.dtype
+    d = spectrum.d
+    per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize)
+    if batch_size is None:
+        batch_size = max(1, min(n_seeds, memory_budget // max(per_seed_bytes, 1)))
+    batch_size = _checks.check_int("batch_size", batch_size, minimum=1)
+    if per_seed_bytes > memory_budget:
+        raise MemoryError(
+            f"one seed needs about {per_seed_bytes / 2**20:.0f} MiB, more than memory_budget="
+            f"{memory_budget / 2**20:.0f} MiB; raise memory_budget or reduce d, T0, T or n_generations"
+        )
+
+    ridges_j = jnp.asarray(ridges_np, dt)
+    indices = np.arange(seed_offset, seed_offset + n_seeds)
+    outs = []
+    for start in range(0, n_seeds, batch_size):
+        chunk = indices[start : start + batch_size]
+        pad = batch_size - chunk.size  # pad the last batch so every call has the same shape
+        padded = np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk
+        out = _batch(seed_keys(key, padded), spectrum, config, ridges_j, per_mode)
+        out = jax.tree_util.tree_map(lambda a: np.asarray(a)[: chunk.size], out)
+        outs.append(out)
+        if progress is not None:
+            progress(min(start + batch_size, n_seeds), n_seeds)
+
+    per_seed = np.concatenate([o.test_error for o in outs])
+    gen = np.concatenate([o.generator_error for o in outs])
+    fallbacks = int(sum(int(o.generator_fallbacks.sum()) for o in outs))
+    per_mode_mean = None
+    if per_mode:
+        per_mode_mean = np.concatenate([o.per_mode for o in outs]).mean(axis=0)
+    bad = ~np.isfinite(per_seed)
+    if bad.any():
+        n_bad, (s, n, r) = int(bad.sum()), np.argwhere(bad)[0]
+        raise FloatingPointError(
+            f"{n_bad} non-finite test errors (first at seed {indices[s]}, n={n}, ridge={ridges_np[r]:g}); "
+            f"the solve is numerically singular in {jnp.dtype(dt).name}: use float64, a ridge > 0, "
+            f"or sample sizes away from d"
+        )
+    return SimulationResult(
+        generations=np.arange(config.n_generations + 1),
+        ridges=ridges_np.astype(jnp.dtype(dt)),
+        per_seed=per_seed,
+        generator_per_seed=gen,
+        seed_indices=indices,
+        generator_fallbacks=fallbacks,
+        config=config,
+        spectrum=spectrum,
+        per_mode_mean=per_mode_mean,
+    )
