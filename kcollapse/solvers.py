@@ -116,7 +116,7 @@ def moments_ridge_path(G: ArrayLike, h: ArrayLike, n_samples: ArrayLike, ridges:
     mu, V = jnp.linalg.eigh(G)
     tol = _rank_tol(mu, n_rows_hint or G.shape[0], G.shape[0])
     z = _mm(V.T, h)
-    wts = _spectral_weights(mu, jnp.asarray(ridges, G.dtype) * n_samples, tol)  # (n_ridges, d)
+    wts = _spectral_weights(mu, jnp.asarray(ridges, G.dtype) * jnp.asarray(n_samples, G.dtype), tol)
     if h.ndim == 1:
         return _mm(wts * z, V.T)
     return jnp.einsum("ij,rj,jk->rik", V, wts, z, precision=_HI)
@@ -150,7 +150,7 @@ def moments_ridge(G: ArrayLike, h: ArrayLike, n_samples: ArrayLike, ridge: Array
         w = eigh_path(None)
         return w, RidgeInfo(jnp.asarray(False), jnp.all(jnp.isfinite(w)))
     _checks.check_choice("solver", solver, ("cholesky", "eigh"))
-    A = G + (ridge * n_samples) * jnp.eye(G.shape[0], dtype=G.dtype)
+    A = G + (ridge * jnp.asarray(n_samples, G.dtype)) * jnp.eye(G.shape[0], dtype=G.dtype)
     x, ok = _cholesky_solve(A, h)
     w = jax.lax.cond(ok, lambda _: x, eigh_path, None)
     return w, RidgeInfo(~ok, jnp.all(jnp.isfinite(w)))

@@ -10,6 +10,7 @@ from ._config import DESIGNS as DESIGNS
 from ._config import MODES as MODES
 from ._config import ChainConfig as ChainConfig
 from ._driver import SimulationResult as SimulationResult
+from ._driver import merge_results as merge_results
 from ._driver import seed_keys as seed_keys
 from ._driver import simulate_chain as simulate_chain
 
@@ -19,6 +20,7 @@ __all__ = [
     "ChainConfig",
     "SeedOutput",
     "SimulationResult",
+    "merge_results",
     "run_seed",
     "seed_keys",
     "simulate_chain",

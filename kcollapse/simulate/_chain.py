@@ -42,8 +42,8 @@ class SeedOutput(NamedTuple):
     Attributes:
       test_error: ``(n_max + 1, n_ridges)`` downstream test error for every ``n`` and ridge.
       generator_error: ``(n_max + 1,)`` ``||w_n - w0||_Sigma^2`` of the generators (0 at ``n = 0``).
-      generator_fallbacks: number of generator Cholesky factorisations that were not finite and
-        were redone by the eigh pseudo-inverse.
+      generator_fallbacks: number of generator Cholesky factorisations that were not finite (the
+        driver reruns such seeds with the eigh pseudo-inverse).
       per_mode: ``(n_max + 1, n_ridges, d)`` per-eigenmode error ``lambda_i (w_i - c_i)^2`` or an
         empty array when not requested.
     """
@@ -72,7 +72,7 @@ def stage_keys(seed_key: jax.Array) -> StageKeys:
 
 def _syn_mask(n_rows: int, fraction: jax.Array, dtype) -> jax.Array:
     n_syn = jnp.round(fraction * n_rows)
-    return (jnp.arange(n_rows) < n_syn).astype(dtype)
+    return (jnp.arange(n_rows, dtype=dtype) < n_syn).astype(dtype)
 
 
 def _moments(X: jax.Array, mask: jax.Array | None) -> tuple[jax.Array, jax.Array]:
@@ -89,6 +89,7 @@ def run_seed(
     config: ChainConfig,
     ridges: jax.Array,
     per_mode: bool = False,
+    generator_solver: str = "auto",
 ) -> SeedOutput:
     """Simulate one seed of the chain (pure; ``vmap`` over keys for many seeds).
 
@@ -98,6 +99,8 @@ def run_seed(
       config: the chain (see :class:`ChainConfig`).
       ridges: ``(n_ridges,)`` downstream ridge values.
       per_mode: also return the per-eigenmode errors (static).
+      generator_solver: ``"auto"`` (Cholesky when ``T0 >= d``, else eigh), ``"cholesky"`` or
+        ``"eigh"`` (static); seeds whose Cholesky fails are rerun by the driver with ``"eigh"``.
     """
     dt = spectrum.dtype
     lam, c = spectrum.eigenvalues, spectrum.coefficients
@@ -111,6 +114,8 @@ def run_seed(
     ridges = jnp.asarray(ridges, dt)
     keys = stage_keys(key)
     accumulate = mode == "accumulate"
+    if generator_solver == "auto":
+        generator_solver = "cholesky" if T0 >= d else "eigh"
     mask_gen = _syn_mask(T0, frac, dt) if mode == "mix" else None
 
     if design == "fixed":
@@ -140,11 +145,15 @@ def run_seed(
         if design == "fixed":
             scale = m.astype(dt) if accumulate else jnp.asarray(1.0, dt)
             w = _mm(V0, wts0 * _mm(V0.T, h_fit)) / scale
-        else:
-            # T0 >= d: the Gram is a.s. full rank, Cholesky (eigh fallback); else min-norm via eigh.
-            solver = "cholesky" if T0 >= d else "eigh"
-            w, info = solvers.moments_ridge(G_fit, h_fit, n_fit, ridge0, solver=solver)
-            fallback = info.fallback
+        elif generator_solver == "cholesky":
+            # T0 >= d: the Gram is a.s. full rank. A non-finite factorisation is flagged; the driver
+            # then reruns that seed with generator_solver="eigh" (no in-graph fallback: under vmap a
+            # lax.cond would evaluate the expensive branch for every seed).
+            A_reg = G_fit + (ridge0 * jnp.asarray(n_fit, dt)) * jnp.eye(d, dtype=dt)
+            w, ok = solvers._cholesky_solve(A_reg, h_fit)
+            fallback = ~ok
+        else:  # min-norm / ridge via the eigh pseudo-inverse
+            w = solvers.moments_ridge_path(G_fit, h_fit, n_fit, ridge0[None], n_rows_hint=T0)[0]
         return (w, A, b), (w, A, b, fallback)
 
     zeros_dd = jnp.zeros((d, d), dt) if accumulate else jnp.zeros((), dt)

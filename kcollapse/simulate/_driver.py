@@ -18,7 +18,7 @@ from ..spectra import Spectrum
 from ._chain import run_seed
 from ._config import ChainConfig
 
-__all__ = ["SimulationResult", "simulate_chain", "seed_keys"]
+__all__ = ["SimulationResult", "merge_results", "simulate_chain", "seed_keys"]
 
 #: Default memory budget for one vmapped batch of seeds (bytes).
 DEFAULT_MEMORY_BUDGET = 1 << 30
@@ -85,9 +85,11 @@ def seed_keys(key: jax.Array, seed_indices: ArrayLike) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(seed_indices, dtype=jnp.uint32))
 
 
-@functools.partial(jax.jit, static_argnames=("per_mode",))
-def _batch(keys: jax.Array, spectrum: Spectrum, config: ChainConfig, ridges: jax.Array, per_mode: bool = False):
-    return jax.vmap(run_seed, in_axes=(0, None, None, None, None))(keys, spectrum, config, ridges, per_mode)
+@functools.partial(jax.jit, static_argnames=("per_mode", "generator_solver"))
+def _batch(keys: jax.Array, spectrum: Spectrum, config: ChainConfig, ridges: jax.Array, per_mode: bool = False,
+           generator_solver: str = "auto"):
+    run = functools.partial(run_seed, per_mode=per_mode, generator_solver=generator_solver)
+    return jax.vmap(run, in_axes=(0, None, None, None))(keys, spectrum, config, ridges)
 
 
 def _bytes_per_seed(d: int, config: ChainConfig, n_ridges: int, per_mode: bool, itemsize: int) -> int:
@@ -179,7 +181,13 @@ def simulate_chain(
         pad = batch_size - chunk.size  # pad the last batch so every call has the same shape
         padded = np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk
         out = _batch(seed_keys(key, padded), spectrum, config, ridges_j, per_mode)
-        out = jax.tree_util.tree_map(lambda a: np.asarray(a)[: chunk.size], out)
+        out = jax.tree_util.tree_map(lambda a: np.array(a)[: chunk.size], out)
+        failed = np.flatnonzero(out.generator_fallbacks > 0)
+        if failed.size:  # rerun seeds whose generator Cholesky was not finite with the eigh path
+            redo = _batch(seed_keys(key, chunk[failed]), spectrum, config, ridges_j, per_mode, "eigh")
+            redo = jax.tree_util.tree_map(np.asarray, redo)
+            for name in ("test_error", "generator_error", "per_mode"):
+                getattr(out, name)[failed] = getattr(redo, name)
         outs.append(out)
         if progress is not None:
             progress(min(start + batch_size, n_seeds), n_seeds)
@@ -208,4 +216,30 @@ def simulate_chain(
         config=config,
         spectrum=spectrum,
         per_mode_mean=per_mode_mean,
+    )
+
+
+def merge_results(results: list[SimulationResult]) -> SimulationResult:
+    """Concatenate results of the same problem run on disjoint seed ranges (e.g. chunked runs).
+
+    Raises:
+      ValueError: if the results are empty or were run with different configs or ridge grids.
+    """
+    if not results:
+        raise ValueError("results must contain at least one SimulationResult")
+    first = results[0]
+    for r in results[1:]:
+        if r.config != first.config or not np.array_equal(r.ridges, first.ridges):
+            raise ValueError("results to merge must share config and ridges")
+    pm = None
+    if first.per_mode_mean is not None:
+        w = np.array([r.n_seeds for r in results], dtype=float)
+        pm = sum(wi * r.per_mode_mean for wi, r in zip(w, results)) / w.sum()
+    return dataclasses.replace(
+        first,
+        per_seed=np.concatenate([r.per_seed for r in results]),
+        generator_per_seed=np.concatenate([r.generator_per_seed for r in results]),
+        seed_indices=np.concatenate([r.seed_indices for r in results]),
+        generator_fallbacks=sum(r.generator_fallbacks for r in results),
+        per_mode_mean=pm,
     )

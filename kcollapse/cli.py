@@ -1,0 +1,480 @@
+"""Command-line interface: ``kcollapse {demo,simulate}`` (also ``python -m kcollapse``).
+
+Bad input exits with status 2 and one line on stderr naming the argument; numerical failure exits
+with status 3; an interrupted run exits with 130 after writing the seeds it completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+from . import _checks
+from ._conventions import CONVENTIONS
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_NUMERICAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A problem with the command line (reported as one line, exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Progress on stderr
+# --------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A progress bar on stderr that appears only for runs longer than ``delay`` seconds."""
+
+    def __init__(self, label: str, *, enabled: bool = True, delay: float = 2.0, stream: Any = None):
+        self.label, self.enabled, self.delay = label, enabled, delay
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.drawn = False
+        self.last = 0.0
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        elapsed = now - self.t0
+        if elapsed < self.delay or (not self.tty and now - self.last < 5.0 and done < total):
+            return
+        self.last = now
+        frac = done / max(total, 1)
+        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+        msg = f"{self.label} [{bar}] {done}/{total} seeds, {elapsed:.1f}s elapsed, ~{eta:.0f}s left"
+        if self.tty:
+            self.stream.write("\r" + msg)
+        else:
+            self.stream.write(msg + "\n")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.enabled and self.drawn and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --------------------------------------------------------------------------------------------
+# Problem flags shared by every sub-command that sets up a chain
+# --------------------------------------------------------------------------------------------
+
+
+def add_problem_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("problem (THEORY.md §2.1 chain; conventions in --help epilog)")
+    g.add_argument("--spectrum", choices=("isotropic", "power-law", "file"), default="isotropic",
+                   help="input covariance: isotropic Sigma = I, power law lambda_i = i^-beta, or --spectrum-file (default: isotropic)")
+    g.add_argument("--spectrum-file", metavar="PATH",
+                   help="with --spectrum file: .npz with 'eigenvalues' (and optional 'coefficients'), or .csv/.txt with one or two columns")
+    g.add_argument("--d", type=int, default=100, help="dimension d (default: 100)")
+    g.add_argument("--beta", type=float, default=2.0, help="power-law capacity exponent beta (default: 2.0)")
+    g.add_argument("--r", type=float, default=0.375, help="power-law source exponent r (default: 0.375)")
+    g.add_argument("--T", type=int, default=300, help="downstream training samples T (default: 300)")
+    g.add_argument("--T0", type=int, default=200, help="samples per generator generation T0 (default: 200)")
+    g.add_argument("--sigma", type=float, default=0.1, help="downstream label-noise std sigma (default: 0.1)")
+    g.add_argument("--sigma0", type=float, default=0.2, help="generator label-noise std sigma0 (default: 0.2)")
+    g.add_argument("--ridge", type=float, nargs="+", default=[0.0], metavar="LAMBDA",
+                   help="downstream ridge value(s) lambda >= 0, kcollapse normalisation (0 = min-norm OLS; default: 0)")
+    g.add_argument("--generator-ridge", type=float, default=0.0, metavar="LAMBDA0",
+                   help="ridge of every generator fit (default: 0 = OLS, the papers' setting)")
+    g.add_argument("--generations", type=int, nargs="+", default=[0, 1, 2, 5, 10], metavar="N",
+                   help="generations n to report (all n <= max come from one scan; default: 0 1 2 5 10)")
+    g.add_argument("--mode", choices=("replace", "accumulate", "mix"), default="replace",
+                   help="replace: train on the latest synthetic set; accumulate: on all sets so far; mix: fraction p synthetic (default: replace)")
+    g.add_argument("--synthetic-fraction", type=float, default=None, metavar="P",
+                   help="with --mode mix: fraction p in [0, 1] of synthetic labels in every training set")
+    g.add_argument("--design", choices=("fresh", "fixed"), default="fresh",
+                   help="fresh inputs every generation, or one fixed generator design X0 (default: fresh)")
+    g.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="compute dtype (default: float64)")
+
+
+def _load_spectrum_file(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    if not os.path.isfile(path):
+        raise UsageError(f"--spectrum-file: no such file {path!r}")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path) as z:
+                if "eigenvalues" not in z:
+                    raise UsageError(f"--spectrum-file: {path!r} has no 'eigenvalues' array (found {sorted(z.files)})")
+                return np.asarray(z["eigenvalues"], float), (np.asarray(z["coefficients"], float) if "coefficients" in z else None)
+        data = np.loadtxt(path, delimiter="," if path.endswith(".csv") else None, ndmin=2)
+    except UsageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any parse failure is a usage error
+        raise UsageError(f"--spectrum-file: cannot read {path!r}: {e}") from None
+    if data.shape[1] not in (1, 2):
+        raise UsageError(f"--spectrum-file: expected 1 or 2 columns (eigenvalue[, coefficient]), got {data.shape[1]}")
+    return data[:, 0], (data[:, 1] if data.shape[1] == 2 else None)
+
+
+def build_problem(args: argparse.Namespace):
+    """Validate the problem flags and build ``(spectrum, config, ridges, generations)``."""
+    from . import spectra
+    from .simulate import ChainConfig
+
+    d = _checks.check_int("--d", args.d, minimum=1)
+    for name in ("T", "T0"):
+        _checks.check_int(f"--{name}", getattr(args, name), minimum=1)
+    for name, val in (("--sigma", args.sigma), ("--sigma0", args.sigma0), ("--generator-ridge", args.generator_ridge)):
+        _checks.check_nonneg_float(name, val)
+    for lam in args.ridge:
+        _checks.check_nonneg_float("--ridge", lam)
+    for n in args.generations:
+        _checks.check_int("--generations", n, minimum=0)
+    if args.mode == "mix":
+        if args.synthetic_fraction is None:
+            raise UsageError("--mode mix needs --synthetic-fraction P with P in [0, 1]")
+        frac = _checks.check_fraction("--synthetic-fraction", args.synthetic_fraction)
+    else:
+        if args.synthetic_fraction is not None:
+            raise UsageError(f"--synthetic-fraction only applies to --mode mix (got --mode {args.mode})")
+        frac = 1.0
+    if args.spectrum != "file" and args.spectrum_file:
+        raise UsageError("--spectrum-file needs --spectrum file")
+    if args.spectrum == "isotropic":
+        spec = spectra.isotropic(d, dtype=args.dtype)
+    elif args.spectrum == "power-law":
+        _checks.check_positive_float("--beta", args.beta)
+        _checks.check_nonneg_float("--r", args.r)
+        spec = spectra.power_law(d, args.beta, args.r, dtype=args.dtype)
+    else:
+        if not args.spectrum_file:
+            raise UsageError("--spectrum file needs --spectrum-file PATH")
+        eig, coef = _load_spectrum_file(args.spectrum_file)
+        if eig.shape[0] != d:
+            raise UsageError(f"--spectrum-file has {eig.shape[0]} eigenvalues but --d is {d}; pass --d {eig.shape[0]}")
+        spec = spectra.from_arrays(eig, coef, dtype=args.dtype)
+    config = ChainConfig(
+        samples_per_generation=args.T0,
+        downstream_samples=args.T,
+        n_generations=max(args.generations),
+        generator_noise=args.sigma0,
+        label_noise=args.sigma,
+        generator_ridge=args.generator_ridge,
+        synthetic_fraction=frac,
+        mode=args.mode,
+        design=args.design,
+    ).validate()
+    ridges = np.asarray(args.ridge, dtype=float)
+    generations = np.asarray(sorted(set(args.generations)), dtype=int)
+    return spec, config, ridges, generations
+
+
+def problem_config(args: argparse.Namespace, spec: Any, **extra: Any) -> dict[str, Any]:
+    """All inputs and conventions, for output metadata."""
+    cfg = {
+        "spectrum": args.spectrum,
+        "spectrum_file": args.spectrum_file,
+        "d": args.d,
+        "beta": args.beta if args.spectrum == "power-law" else None,
+        "r": args.r if args.spectrum == "power-law" else None,
+        "T": args.T,
+        "T0": args.T0,
+        "sigma": args.sigma,
+        "sigma0": args.sigma0,
+        "ridges": list(map(float, args.ridge)),
+        "generator_ridge": args.generator_ridge,
+        "generations": sorted(set(args.generations)),
+        "mode": args.mode,
+        "synthetic_fraction": args.synthetic_fraction,
+        "design": args.design,
+        "dtype": args.dtype,
+        "teacher_norm_sq": float(spec.teacher_norm_sq()),
+        "conventions": dict(CONVENTIONS),
+    }
+    cfg.update(extra)
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------------
+
+
+def run_simulation(spec, config, ridges, *, n_seeds: int, seed: int, batch_size: int | None, memory_budget: int,
+                   progress: Progress | None, per_mode: bool = False):
+    """Run seeds in chunks so that an interrupt keeps every completed chunk.
+
+    Returns ``(result, interrupted)``; ``result`` is ``None`` if no chunk completed.
+    """
+    import jax
+
+    from .simulate import merge_results, simulate_chain
+    from .simulate._driver import _bytes_per_seed
+
+    key = jax.random.key(seed)
+    if batch_size is None:
+        per = _bytes_per_seed(spec.d, config, len(ridges), per_mode, np.dtype(spec.dtype).itemsize)
+        batch_size = max(1, min(n_seeds, memory_budget // max(per, 1)))
+        # several chunks for long runs, so progress is visible and an interrupt loses little
+        batch_size = min(batch_size, max(8, -(-n_seeds // 8)))
+    parts, interrupted = [], False
+    try:
+        for start in range(0, n_seeds, batch_size):
+            size = min(batch_size, n_seeds - start)
+            parts.append(simulate_chain(key, spec, config, ridges, size, seed_offset=start, batch_size=batch_size,
+                                        memory_budget=memory_budget, per_mode=per_mode))
+            if progress is not None:
+                progress(start + size, n_seeds)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if progress is not None:
+            progress.close()
+    return (merge_results(parts) if parts else None), interrupted
+
+
+def simulation_rows(result, generations: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    mean, sem = result.mean, result.sem
+    gmean, gsem = result.generator_mean, result.generator_sem
+    for n in generations:
+        for j, lam in enumerate(result.ridges):
+            rows.append({
+                "n": int(n),
+                "ridge": float(lam),
+                "test_error": float(mean[n, j]),
+                "sem": float(sem[n, j]),
+                "seeds": result.n_seeds,
+                "generator_error": float(gmean[n]),
+                "generator_sem": float(gsem[n]) if n > 0 else 0.0,
+            })
+    return rows
+
+
+def _fmt_table(rows: list[dict[str, Any]], cols: Sequence[tuple[str, str, str]]) -> str:
+    """``cols``: (key, header, format)."""
+    head = "  ".join(f"{h:>12}" for _, h, _ in cols)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = []
+        for k, _, f in cols:
+            v = r.get(k)
+            cells.append(f"{'-':>12}" if v is None else format(v, (">+12" + f[1:]) if f.startswith("+") else ">12" + f))
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
+
+
+def _write_outputs(args, payload: dict[str, Any], result, stem_arrays: dict[str, Any] | None = None) -> list[str]:
+    from . import _io
+
+    written = []
+    if getattr(args, "out", None):
+        _io.atomic_write_text(args.out, _io.dumps(payload) + "\n")
+        written.append(args.out)
+        if result is not None:
+            npz = os.path.splitext(args.out)[0] + ".npz"
+            arrays = dict(
+                generations=result.generations, ridges=result.ridges, test_error_per_seed=result.per_seed,
+                generator_error_per_seed=result.generator_per_seed, seed_indices=result.seed_indices,
+            )
+            if result.per_mode_mean is not None:
+                arrays["per_mode_mean"] = result.per_mode_mean
+                arrays["eigenvalues"] = np.asarray(result.spectrum.eigenvalues)
+            arrays.update(stem_arrays or {})
+            _io.write_npz(npz, **arrays)
+            written.append(npz)
+    if getattr(args, "csv", None):
+        _io.atomic_write_text(args.csv, _io.rows_to_csv(payload["results"]))
+        written.append(args.csv)
+    return written
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from . import _io
+
+    spec, config, ridges, generations = build_problem(args)
+    n_seeds = _checks.check_int("--seeds", args.seeds, minimum=1)
+    _checks.check_int("--seed", args.seed, minimum=0)
+    budget = int(_checks.check_positive_float("--memory-budget-mb", args.memory_budget_mb) * 2**20)
+    progress = Progress("simulate", enabled=not args.quiet)
+    result, interrupted = run_simulation(spec, config, ridges, n_seeds=n_seeds, seed=args.seed,
+                                         batch_size=args.batch_size, memory_budget=budget, progress=progress)
+    if result is None:
+        print("kcollapse simulate: interrupted before any seed completed; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    rows = simulation_rows(result, generations)
+    payload = {
+        "config": problem_config(args, spec, seeds=n_seeds, seed=args.seed, seeds_completed=result.n_seeds,
+                                 interrupted=interrupted, generator_fallbacks=result.generator_fallbacks),
+        "environment": _io.environment(args.dtype),
+        "results": rows,
+    }
+    written = _write_outputs(args, payload, result)
+    if args.json:
+        print(_io.dumps(payload))
+    else:
+        print(f"kcollapse simulate: {args.spectrum} d={args.d} T={args.T} T0={args.T0} sigma={args.sigma} "
+              f"sigma0={args.sigma0} mode={args.mode} design={args.design} seeds={result.n_seeds} ({args.dtype})")
+        print("test error = ||w_hat - w0||_Sigma^2 (excess risk), ridge normalised as (X^T X/T + ridge I)^-1 X^T y/T")
+        print(_fmt_table(rows, [("n", "n", "d"), ("ridge", "ridge", ".4g"), ("test_error", "test_error", ".6g"),
+                                ("sem", "sem", ".2g"), ("generator_error", "gen_error", ".6g"), ("seeds", "seeds", "d")]))
+    for w in written:
+        print(f"wrote {w}", file=sys.stderr)
+    if interrupted:
+        print(f"kcollapse simulate: interrupted; kept {result.n_seeds}/{n_seeds} completed seeds", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import jax
+
+    from . import _io, plotting, spectra, theory
+    from .simulate import ChainConfig
+
+    n_seeds = _checks.check_int("--seeds", args.seeds, minimum=2)
+    d, T0, T, sigma, sigma0, n_max = 100, 200, 300, 0.1, 0.2, 10
+    ridges = np.concatenate([[0.0], np.logspace(-3, 1, 13)])
+    spec = spectra.isotropic(d)
+    config = ChainConfig(samples_per_generation=T0, downstream_samples=T, n_generations=n_max,
+                         generator_noise=sigma0, label_noise=sigma)
+    print(f"kcollapse demo: isotropic d={d}, T0={T0}, T={T}, sigma={sigma}, sigma0={sigma0}, "
+          f"generations 0..{n_max}, {n_seeds} seeds, {len(ridges) - 1} ridge values + OLS (float64, {jax.default_backend()})")
+    t0 = time.perf_counter()
+    result, interrupted = run_simulation(spec, config, ridges, n_seeds=n_seeds, seed=args.seed, batch_size=None,
+                                         memory_budget=1 << 30, progress=Progress("demo", enabled=not args.quiet))
+    if result is None or interrupted:
+        print("kcollapse demo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    elapsed = time.perf_counter() - t0
+    n = result.generations
+    exact = np.asarray(theory.ols_chain_exact(n, d, T, T0, sigma, sigma0))
+    mean, sem = result.mean[:, 0], result.sem[:, 0]
+    z = (mean - exact) / sem
+    print("\nOLS chain (ridge 0): simulation vs the exact Theorem 4.1 value sigma^2 d/(T-d-1) + n sigma0^2 d/(T0-d-1)")
+    rows = [{"n": int(k), "sim": mean[k], "sem": sem[k], "exact": exact[k], "z": z[k]} for k in n]
+    print(_fmt_table(rows, [("n", "n", "d"), ("sim", "simulation", ".5f"), ("sem", "± sem", ".5f"),
+                            ("exact", "Thm 4.1", ".5f"), ("z", "z", "+.2f")]))
+    print(f"max |z| = {np.max(np.abs(z)):.2f} over {len(n)} generations ({result.n_seeds} seeds)")
+    print("\nRidge chain: the optimal downstream ridge grows with n (collapse adds variance-like error)")
+    best = 1 + np.argmin(result.mean[:, 1:], axis=1)
+    rows = [{"n": int(k), "lam": result.ridges[best[k]], "err": result.mean[k, best[k]], "sem": result.sem[k, best[k]],
+             "ols": mean[k]} for k in n]
+    print(_fmt_table(rows, [("n", "n", "d"), ("lam", "best ridge", ".3g"), ("err", "error there", ".5f"),
+                            ("sem", "± sem", ".5f"), ("ols", "OLS error", ".5f")]))
+    os.makedirs(args.out_dir, exist_ok=True)
+    png = os.path.join(args.out_dir, "demo.png")
+    jpath = os.path.join(args.out_dir, "demo.json")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    plotting.plot_error_vs_generation(n, mean, sem, theory=exact, theory_label="Theorem 4.1 (exact)", ax=ax1,
+                                      title=f"OLS chain, d={d}, T0={T0}, T={T}")
+    shown = [k for k in (0, 1, 3, 10) if k <= n_max]
+    plotting.plot_error_vs_ridge(result.ridges[1:], shown, result.mean[shown][:, 1:], result.sem[shown][:, 1:], ax=ax2,
+                                 title="downstream ridge (simulation ± SEM)")
+    fig.suptitle("kcollapse demo: model collapse in ridge regression (Dohmatob, Feng, Kempe 2024)", fontsize=10)
+    plotting.save_figure(fig, png)
+    payload = {
+        "config": {"spectrum": "isotropic", "d": d, "T": T, "T0": T0, "sigma": sigma, "sigma0": sigma0,
+                   "ridges": ridges, "generations": list(map(int, n)), "seeds": result.n_seeds, "seed": args.seed,
+                   "mode": "replace", "design": "fresh", "conventions": dict(CONVENTIONS)},
+        "environment": _io.environment("float64"),
+        "results": [dict(r, theorem41_exact=float(exact[r["n"]]) if r["ridge"] == 0 else None)
+                    for r in simulation_rows(result, n)],
+    }
+    _io.atomic_write_text(jpath, _io.dumps(payload) + "\n")
+    print(f"\nwrote {png} and {jpath} ({elapsed:.1f}s)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+
+_EPILOG = (
+    "Conventions: ridge w = (X^T X/T + ridge I)^{-1} X^T y/T (ridge 0 = min-norm least squares; "
+    "scikit-learn alpha = ridge*T); test error = ||w_hat - w0||_Sigma^2 (excess risk, no noise floor); "
+    "teacher normalised to ||w0||_Sigma^2 = 1. Exit status: 0 ok, 2 bad input, 3 numerical failure, "
+    "130 interrupted (completed seeds are kept)."
+)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kcollapse", description="Model-collapse scaling laws in (kernel) ridge regression: "
+                     "simulation and theory side by side.", epilog=_EPILOG)
+    parser.add_argument("--version", action="version", version=f"kcollapse {__import__('kcollapse').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="the main job: OLS and ridge chains vs Theorem 4.1, with a plot (< 1 min)",
+                       epilog=_EPILOG)
+    p.add_argument("--seeds", type=int, default=200, help="independent seeds (default: 200)")
+    p.add_argument("--seed", type=int, default=0, help="base PRNG seed (default: 0)")
+    p.add_argument("--out-dir", default="kcollapse-out", help="where to write demo.png and demo.json (default: ./kcollapse-out)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="simulate the iterated-relabelling chain over seeds and ridge values",
+                       epilog=_EPILOG)
+    add_problem_args(p)
+    g = p.add_argument_group("run and output")
+    g.add_argument("--seeds", type=int, default=64, help="independent seeds (default: 64)")
+    g.add_argument("--seed", type=int, default=0, help="base PRNG seed; seed i uses fold_in(key(seed), i) (default: 0)")
+    g.add_argument("--batch-size", type=int, default=None, help="seeds per compiled call (default: from the memory budget)")
+    g.add_argument("--memory-budget-mb", type=float, default=1024.0, help="memory one batch may use (default: 1024)")
+    g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    g.add_argument("--out", metavar="PATH", help="write the JSON to PATH and per-seed values to PATH's .npz")
+    g.add_argument("--csv", metavar="PATH", help="write the results table as CSV")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    prog = f"kcollapse {args.command}"
+    if os.environ.get("KCOLLAPSE_DEBUG"):  # developers: full tracebacks
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, TypeError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except FloatingPointError as e:
+        print(f"{prog}: numerical failure: {e}", file=sys.stderr)
+        return EXIT_NUMERICAL
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
