@@ -107,13 +107,14 @@ THM41_SETTINGS = [
 ]
 
 
+@pytest.mark.parametrize("sampler", ["wishart", "direct"])
 @pytest.mark.parametrize("setting", THM41_SETTINGS, ids=lambda s: f"{s[0]}-d{s[1]}-{s[7]}")
-def test_theorem41_exact(setting):
+def test_theorem41_exact(setting, sampler):
     name, d, T0, T, sigma, sigma0, n_max, design, seeds = setting
     spec = spectra.isotropic(d) if name == "isotropic" else spectra.power_law(d, 2.0, 0.375)
     cfg = ChainConfig(samples_per_generation=T0, downstream_samples=T, n_generations=n_max,
                       generator_noise=sigma0, label_noise=sigma, design=design)
-    res = simulate_chain(jax.random.key(11), spec, cfg, ridges=[0.0], n_seeds=seeds)
+    res = simulate_chain(jax.random.key(11), spec, cfg, ridges=[0.0], n_seeds=seeds, sampler=sampler)
     n = np.arange(n_max + 1)
     exact = theory.ols_chain_exact(n, d, T, T0, sigma, sigma0)
     z = _zscores(res.mean[:, 0], res.sem[:, 0], exact)
@@ -212,7 +213,7 @@ def test_vmap_over_noise_levels():
     per_cfg = lambda c: jax.vmap(lambda k: run_seed(k, spec, c, jnp.array([0.0])).test_error)(keys)  # noqa: E731
     out = jax.jit(jax.vmap(per_cfg, in_axes=(axes,)))(batched)
     for i, s in enumerate([0.0, 0.5]):
-        ref = simulate_chain(jax.random.key(1), spec, dataclasses.replace(cfg, label_noise=s), [0.0], 3)
+        ref = simulate_chain(jax.random.key(1), spec, dataclasses.replace(cfg, label_noise=s), [0.0], 3, sampler="direct")
         np.testing.assert_allclose(out[i], ref.per_seed, rtol=1e-10, atol=1e-20)
 
 
@@ -288,3 +289,55 @@ def test_singular_float32_reports_not_nan():
         assert "non-finite" in str(e)
     else:
         assert np.all(np.isfinite(res.per_seed))
+
+
+# ---------------------------------------------------------------------------------------------
+# The exact Wishart (Bartlett) sampler of the sufficient statistics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_wishart_factor_moments():
+    """E[G] = n Sigma and Var(G_ij) = n (Sigma_ij^2 + Sigma_ii Sigma_jj) for G = B B^T."""
+    spec = spectra.from_arrays([2.0, 1.0, 0.5])
+    n, reps = 5, 20000
+    keys = jax.random.split(jax.random.key(3), reps)
+    B = jax.vmap(lambda k: kc.data.sample_wishart_factor(k, spec, n))(keys)
+    G = np.asarray(B @ jnp.swapaxes(B, 1, 2))
+    assert np.allclose(np.triu(np.asarray(B[0]), 1), 0)  # lower triangular (a Cholesky factor)
+    S = np.diag(np.asarray(spec.eigenvalues))
+    mean_exact = n * S
+    var_exact = n * (S**2 + np.outer(np.diag(S), np.diag(S)))
+    z_mean = (G.mean(0) - mean_exact) / np.sqrt(var_exact / reps)
+    assert np.all(np.abs(z_mean) <= 4), z_mean
+    # variance check: the sample variance of G_ij has SE ~ var * sqrt(2/reps) (heavier tails: x3)
+    rel = np.abs(G.var(0, ddof=1) / var_exact - 1)
+    assert np.all(rel <= 3 * 4 * np.sqrt(2 / reps)), rel
+    with pytest.raises(ValueError, match="n_samples must be >= d"):
+        kc.data.sample_wishart_factor(keys[0], spec, 2)
+
+
+@pytest.mark.parametrize("case", [dict(), dict(design="fixed"), dict(mode="accumulate"), dict(generator_ridge=0.05)],
+                         ids=["replace", "fixed", "accumulate", "ridge-generator"])
+def test_wishart_and_direct_samplers_agree(case):
+    """Both samplers draw from the same law: means agree within 4 combined SEM at every (n, ridge)."""
+    spec = spectra.power_law(15, 1.5, 0.4)
+    cfg = ChainConfig(samples_per_generation=25, downstream_samples=30, n_generations=4,
+                      generator_noise=0.4, label_noise=0.3, **case)
+    ridges = [0.0, 0.05, 1.0]
+    a = simulate_chain(jax.random.key(21), spec, cfg, ridges, n_seeds=1500, sampler="direct")
+    b = simulate_chain(jax.random.key(22), spec, cfg, ridges, n_seeds=1500, sampler="wishart")
+    z = (a.mean - b.mean) / np.sqrt(a.sem**2 + b.sem**2)
+    assert np.all(np.abs(z) <= 4), z
+    zg = (a.generator_mean[1:] - b.generator_mean[1:]) / np.sqrt(a.generator_sem[1:] ** 2 + b.generator_sem[1:] ** 2)
+    assert np.all(np.abs(zg) <= 4), zg
+
+
+def test_sampler_validation():
+    spec = spectra.from_arrays([1.0, 0.0, 1.0])
+    cfg = ChainConfig(samples_per_generation=5, downstream_samples=5, n_generations=1)
+    with pytest.raises(ValueError, match="every eigenvalue > 0"):
+        simulate_chain(jax.random.key(0), spec, cfg, [0.0], 2, sampler="wishart")
+    with pytest.raises(ValueError, match="sampler"):
+        simulate_chain(jax.random.key(0), spec, cfg, [0.0], 2, sampler="bartlett")
+    res = simulate_chain(jax.random.key(0), spec, cfg, [0.0], 2)  # auto falls back to direct
+    assert np.all(np.isfinite(res.per_seed))

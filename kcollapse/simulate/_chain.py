@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from .. import solvers
 from .._conventions import test_error
-from ..data import sample_design
+from ..data import sample_design, sample_wishart_factor
 from ..spectra import Spectrum
 from ._config import ChainConfig
 
@@ -83,6 +83,11 @@ def _moments(X: jax.Array, mask: jax.Array | None) -> tuple[jax.Array, jax.Array
     return G, _mm((X * mask[:, None]).T, X)
 
 
+def _checks_sampler(sampler: str) -> None:
+    if sampler not in ("direct", "wishart"):
+        raise ValueError(f"sampler must be 'direct' or 'wishart', got {sampler!r}")
+
+
 def run_seed(
     key: jax.Array,
     spectrum: Spectrum,
@@ -90,6 +95,7 @@ def run_seed(
     ridges: jax.Array,
     per_mode: bool = False,
     generator_solver: str = "auto",
+    sampler: str = "direct",
 ) -> SeedOutput:
     """Simulate one seed of the chain (pure; ``vmap`` over keys for many seeds).
 
@@ -101,6 +107,11 @@ def run_seed(
       per_mode: also return the per-eigenmode errors (static).
       generator_solver: ``"auto"`` (Cholesky when ``T0 >= d``, else eigh), ``"cholesky"`` or
         ``"eigh"`` (static); seeds whose Cholesky fails are rerun by the driver with ``"eigh"``.
+      sampler: ``"direct"`` (draw every design row and noise value) or ``"wishart"`` (static):
+        draw each training set's sufficient statistics ``(X^T X, X^T eps)`` exactly in
+        distribution with the Bartlett decomposition (:func:`kcollapse.data.sample_wishart_factor`)
+        wherever that is exact — a set of ``>= d`` rows with one label source (not ``mix``) — and
+        directly elsewhere. Needs every eigenvalue ``> 0``. Same law, different random numbers.
     """
     dt = spectrum.dtype
     lam, c = spectrum.eigenvalues, spectrum.coefficients
@@ -116,11 +127,33 @@ def run_seed(
     accumulate = mode == "accumulate"
     if generator_solver == "auto":
         generator_solver = "cholesky" if T0 >= d else "eigh"
+    _checks_sampler(sampler)
+    # Exact Wishart sampling of the moments needs n_rows >= d and one label source per set.
+    gen_wishart = sampler == "wishart" and T0 >= d and mode != "mix"
+    down_wishart = sampler == "wishart" and T >= d and mode != "mix"
     mask_gen = _syn_mask(T0, frac, dt) if mode == "mix" else None
 
+    def draw(k, n_rows, mask, wishart):
+        """Moments of one training set: (G, G_syn, X^T eps, Bartlett factor or None)."""
+        k_x, k_e = jax.random.split(k)
+        if wishart:
+            B = sample_wishart_factor(k_x, spectrum, n_rows)
+            z = jax.random.normal(k_e, (d,), dtype=dt)
+            G = _mm(B, B.T)
+            return G, G, _mm(B, z), (B, z)
+        X = sample_design(k_x, spectrum, n_rows)
+        eps = jax.random.normal(k_e, (n_rows,), dtype=dt)
+        G, G_syn = _moments(X, mask)
+        return G, G_syn, _mm(X.T, eps), None
+
     if design == "fixed":
-        X0 = sample_design(keys.fixed_design, spectrum, T0)
-        G0, G0_syn = _moments(X0, mask_gen)
+        k_x0 = keys.fixed_design
+        if gen_wishart:
+            B0 = sample_wishart_factor(k_x0, spectrum, T0)
+            G0 = G0_syn = _mm(B0, B0.T)
+        else:
+            X0 = sample_design(k_x0, spectrum, T0)
+            G0, G0_syn = _moments(X0, mask_gen)
         mu0, V0 = jnp.linalg.eigh(G0)
         tol0 = solvers._rank_tol(mu0, T0, d)
         # (G0 + T0 ridge0 I)^+ ; for accumulate, (m G0 + m T0 ridge0)^+ = that / m.
@@ -128,20 +161,39 @@ def run_seed(
 
     def generation(carry, m):
         w_prev, A, b = carry
-        k_x, k_e = jax.random.split(jax.random.fold_in(keys.generator, m))
-        eps = jax.random.normal(k_e, (T0,), dtype=dt)
+        k = jax.random.fold_in(keys.generator, m)
+        fallback = jnp.asarray(False)
         if design == "fixed":
-            X, G, G_syn = X0, G0, G0_syn
+            k_e = jax.random.split(k)[1]
+            if gen_wishart:  # X0^T eps_m | X0 ~ N(0, G0), independent over m
+                noise = _mm(B0, jax.random.normal(k_e, (d,), dtype=dt))
+            else:
+                noise = _mm(X0.T, jax.random.normal(k_e, (T0,), dtype=dt))
+            G, G_syn = G0, G0_syn
+        elif gen_wishart and not accumulate:
+            # Replace with a fresh Wishart: OLS needs no Gram at all, G^{-1}(G w + s B z) = w + s B^{-T} z.
+            k_x, k_e = jax.random.split(k)
+            B = sample_wishart_factor(k_x, spectrum, T0)
+            z = jax.random.normal(k_e, (d,), dtype=dt)
+
+            def ols(_):
+                return w_prev + sigma0 * jax.scipy.linalg.solve_triangular(B, z, lower=True, trans="T")
+
+            def ridge(_):
+                G = _mm(B, B.T)
+                w, _ok = solvers._cholesky_solve(G + (ridge0 * T0) * jnp.eye(d, dtype=dt), _mm(G, w_prev) + sigma0 * _mm(B, z))
+                return w
+
+            w = jax.lax.cond(ridge0 == 0, ols, ridge, None)
+            return (w, A, b), (w, A, b, fallback)
         else:
-            X = sample_design(k_x, spectrum, T0)
-            G, G_syn = _moments(X, mask_gen)
-        h = _mm(G_syn, w_prev) + _mm(G - G_syn, c) + sigma0 * _mm(X.T, eps)
+            G, G_syn, noise, _ = draw(k, T0, mask_gen, gen_wishart)
+        h = _mm(G_syn, w_prev) + _mm(G - G_syn, c) + sigma0 * noise
         if accumulate:
             A, b = A + G, b + h
             G_fit, h_fit, n_fit = A, b, m * T0
         else:
             G_fit, h_fit, n_fit = G, h, T0
-        fallback = jnp.asarray(False)
         if design == "fixed":
             scale = m.astype(dt) if accumulate else jnp.asarray(1.0, dt)
             w = _mm(V0, wts0 * _mm(V0.T, h_fit)) / scale
@@ -164,12 +216,9 @@ def run_seed(
     generator_error = test_error(lam, W, c)
 
     # Downstream stage, shared by every n and every ridge value.
-    k_x, k_e = jax.random.split(keys.downstream)
-    X = sample_design(k_x, spectrum, T)
-    eps = jax.random.normal(k_e, (T,), dtype=dt)
     mask_down = _syn_mask(T, frac, dt) if mode == "mix" else None
-    G, G_syn = _moments(X, mask_down)
-    noise_moment = sigma * _mm(X.T, eps)
+    G, G_syn, noise, _ = draw(keys.downstream, T, mask_down, down_wishart)
+    noise_moment = sigma * noise
     H = _mm(W, G_syn.T) + _mm(G - G_syn, c)[None] + noise_moment[None]  # (n_max + 1, d)
 
     if accumulate:

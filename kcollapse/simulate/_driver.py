@@ -85,10 +85,10 @@ def seed_keys(key: jax.Array, seed_indices: ArrayLike) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(seed_indices, dtype=jnp.uint32))
 
 
-@functools.partial(jax.jit, static_argnames=("per_mode", "generator_solver"))
+@functools.partial(jax.jit, static_argnames=("per_mode", "generator_solver", "sampler"))
 def _batch(keys: jax.Array, spectrum: Spectrum, config: ChainConfig, ridges: jax.Array, per_mode: bool = False,
-           generator_solver: str = "auto"):
-    run = functools.partial(run_seed, per_mode=per_mode, generator_solver=generator_solver)
+           generator_solver: str = "auto", sampler: str = "direct"):
+    run = functools.partial(run_seed, per_mode=per_mode, generator_solver=generator_solver, sampler=sampler)
     return jax.vmap(run, in_axes=(0, None, None, None))(keys, spectrum, config, ridges)
 
 
@@ -113,6 +113,7 @@ def simulate_chain(
     batch_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     per_mode: bool = False,
+    sampler: str = "auto",
     progress: Callable[[int, int], Any] | None = None,
 ) -> SimulationResult:
     """Simulate the model-collapse chain for ``n_seeds`` independent seeds.
@@ -131,6 +132,12 @@ def simulate_chain(
       batch_size: seeds per compiled call (default: as many as fit ``memory_budget``).
       memory_budget: bytes one batch may use (approximate working set).
       per_mode: also return the mean per-eigenmode error ``lambda_i (w_i - c_i)^2``.
+      sampler: ``"auto"`` (``"wishart"`` when every eigenvalue is ``> 0``, else ``"direct"``),
+        ``"wishart"`` or ``"direct"``. ``"wishart"`` draws each training set's sufficient
+        statistics ``(X^T X, X^T eps)`` exactly in distribution by the Bartlett decomposition
+        (``O(d^2)`` random numbers, and an OLS generator step in ``O(d^2)`` flops) wherever that
+        is exact (sets of ``>= d`` rows, not ``mode="mix"``); ``"direct"`` draws every row. Both
+        give the same distribution of results; for a given key the numbers differ.
       progress: optional callback ``progress(done_seeds, total_seeds)`` called after each batch.
 
     Returns:
@@ -161,6 +168,12 @@ def simulate_chain(
         raise ValueError("ridges must contain at least one value")
     n_seeds = _checks.check_int("n_seeds", n_seeds, minimum=1)
     seed_offset = _checks.check_int("seed_offset", seed_offset, minimum=0)
+    _checks.check_choice("sampler", sampler, ("auto", "wishart", "direct"))
+    positive = bool(np.all(np.asarray(spectrum.eigenvalues) > 0))
+    if sampler == "wishart" and not positive:
+        raise ValueError("sampler='wishart' needs every eigenvalue > 0 (Sigma^{1/2} must be invertible); use sampler='direct'")
+    if sampler == "auto":
+        sampler = "wishart" if positive else "direct"
     dt = spectrum.dtype
     d = spectrum.d
     per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize)
@@ -180,11 +193,11 @@ def simulate_chain(
         chunk = indices[start : start + batch_size]
         pad = batch_size - chunk.size  # pad the last batch so every call has the same shape
         padded = np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk
-        out = _batch(seed_keys(key, padded), spectrum, config, ridges_j, per_mode)
+        out = _batch(seed_keys(key, padded), spectrum, config, ridges_j, per_mode, "auto", sampler)
         out = jax.tree_util.tree_map(lambda a: np.array(a)[: chunk.size], out)
         failed = np.flatnonzero(out.generator_fallbacks > 0)
         if failed.size:  # rerun seeds whose generator Cholesky was not finite with the eigh path
-            redo = _batch(seed_keys(key, chunk[failed]), spectrum, config, ridges_j, per_mode, "eigh")
+            redo = _batch(seed_keys(key, chunk[failed]), spectrum, config, ridges_j, per_mode, "eigh", sampler)
             redo = jax.tree_util.tree_map(np.asarray, redo)
             for name in ("test_error", "generator_error", "per_mode"):
                 getattr(out, name)[failed] = getattr(redo, name)
