@@ -8,16 +8,21 @@ kcollapse never changes JAX's global configuration: call
 ``jax.config.update("jax_enable_x64", True)`` for float64 (the CLI and the test-suite do).
 """
 
-from . import data as data
-from . import solvers as solvers
-from . import spectra as spectra
-from . import theory as theory
-from ._conventions import CONVENTIONS as CONVENTIONS
-from ._conventions import test_error as test_error
-from .simulate import ChainConfig as ChainConfig
-from .simulate import SimulationResult as SimulationResult
-from .simulate import simulate_chain as simulate_chain
-from .spectra import Spectrum as Spectrum
+from ._threads import _limit_lapack_threads
+
+_limit_lapack_threads()
+del _limit_lapack_threads
+
+from . import data as data  # noqa: E402
+from . import solvers as solvers  # noqa: E402
+from . import spectra as spectra  # noqa: E402
+from . import theory as theory  # noqa: E402
+from ._conventions import CONVENTIONS as CONVENTIONS  # noqa: E402
+from ._conventions import test_error as test_error  # noqa: E402
+from .simulate import ChainConfig as ChainConfig  # noqa: E402
+from .simulate import SimulationResult as SimulationResult  # noqa: E402
+from .simulate import simulate_chain as simulate_chain  # noqa: E402
+from .spectra import Spectrum as Spectrum  # noqa: E402
 
 __version__ = "0.1.0"
 
