@@ -1,4 +1,4 @@
-"""Command-line interface: ``kcollapse {demo,simulate}`` (also ``python -m kcollapse``).
+"""Command-line interface: ``kcollapse {demo,simulate,theory,compare}`` (also ``python -m kcollapse``).
 
 Bad input exits with status 2 and one line on stderr naming the argument; numerical failure exits
 with status 3; an interrupted run exits with 130 after writing the seeds it completed.
@@ -309,7 +309,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     budget = int(_checks.check_positive_float("--memory-budget-mb", args.memory_budget_mb) * 2**20)
     progress = Progress("simulate", enabled=not args.quiet)
     result, interrupted = run_simulation(spec, config, ridges, n_seeds=n_seeds, seed=args.seed,
-                                         batch_size=args.batch_size, memory_budget=budget, progress=progress)
+                                         batch_size=args.batch_size, memory_budget=budget, progress=progress,
+                                         per_mode=args.per_mode)
     if result is None:
         print("kcollapse simulate: interrupted before any seed completed; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -335,6 +336,122 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"kcollapse simulate: interrupted; kept {result.n_seeds}/{n_seeds} completed seeds", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# theory and compare
+# --------------------------------------------------------------------------------------------
+
+
+def _predict(args, spec, config, ridges):
+    from .theory import TheoryNotApplicable, predict_chain
+
+    try:
+        return predict_chain(spec, config, ridges, finite_size=args.finite_size, per_mode=args.per_mode)
+    except TheoryNotApplicable as e:
+        raise UsageError(f"no theorem covers this configuration: {e}") from None
+
+
+def theory_rows(th, generations: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    for n in generations:
+        for j, lam in enumerate(th.ridges):
+            rows.append({
+                "n": int(n),
+                "ridge": float(lam),
+                "test_error": float(th.total[n, j]),
+                "bias": float(th.bias[n, j]),
+                "variance": float(th.variance[n, j]),
+                "collapse": float(th.collapse[n, j]),
+                "generator_error": float(th.generator[n]),
+                "theorem": th.theorem_per_ridge[j],
+                "heuristic": bool(th.heuristic),
+            })
+    return rows
+
+
+def _per_mode_arrays(th) -> dict[str, Any]:
+    return {"theory_per_mode": th.per_mode} if th.per_mode is not None else {}
+
+
+def cmd_theory(args: argparse.Namespace) -> int:
+    from . import _io
+
+    spec, config, ridges, generations = build_problem(args)
+    th = _predict(args, spec, config, ridges)
+    rows = theory_rows(th, generations)
+    payload = {
+        "config": problem_config(args, spec, finite_size=args.finite_size, theorem=th.theorem),
+        "environment": _io.environment(args.dtype),
+        "results": rows,
+    }
+    written = []
+    if args.out:
+        _io.atomic_write_text(args.out, _io.dumps(payload) + "\n")
+        written.append(args.out)
+        if th.per_mode is not None:
+            npz = os.path.splitext(args.out)[0] + ".npz"
+            _io.write_npz(npz, generations=th.generations, ridges=th.ridges, eigenvalues=np.asarray(spec.eigenvalues),
+                          **_per_mode_arrays(th))
+            written.append(npz)
+    if args.csv:
+        _io.atomic_write_text(args.csv, _io.rows_to_csv(rows))
+        written.append(args.csv)
+    if args.json:
+        print(_io.dumps(payload))
+    else:
+        print(f"kcollapse theory: {th.theorem}")
+        print(_fmt_table(rows, [("n", "n", "d"), ("ridge", "ridge", ".4g"), ("test_error", "total", ".6g"),
+                                ("bias", "bias", ".4g"), ("variance", "variance", ".4g"), ("collapse", "collapse", ".4g")]))
+    for w in written:
+        print(f"wrote {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import _io
+
+    spec, config, ridges, generations = build_problem(args)
+    th = _predict(args, spec, config, ridges)  # fail fast, before simulating
+    n_seeds = _checks.check_int("--seeds", args.seeds, minimum=2)
+    _checks.check_int("--seed", args.seed, minimum=0)
+    budget = int(_checks.check_positive_float("--memory-budget-mb", args.memory_budget_mb) * 2**20)
+    result, interrupted = run_simulation(spec, config, ridges, n_seeds=n_seeds, seed=args.seed,
+                                         batch_size=args.batch_size, memory_budget=budget,
+                                         progress=Progress("compare", enabled=not args.quiet), per_mode=args.per_mode)
+    if result is None:
+        print("kcollapse compare: interrupted before any seed completed; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    rows = []
+    for n in generations:
+        for j, lam in enumerate(ridges):
+            theo, sim, sem = float(th.total[n, j]), float(result.mean[n, j]), float(result.sem[n, j])
+            z = (sim - theo) / sem if sem > 0 else (0.0 if sim == theo else float("inf"))
+            rel = (sim - theo) / abs(theo) if theo != 0 else (0.0 if sim == 0 else float("inf"))
+            rows.append({"n": int(n), "ridge": float(lam), "theory": theo, "simulation": sim, "sem": sem,
+                         "z": z, "relative_gap": rel, "seeds": result.n_seeds, "theorem": th.theorem_per_ridge[j]})
+    max_z = max(abs(r["z"]) for r in rows)
+    max_rel = max(abs(r["relative_gap"]) for r in rows)
+    summary = {"max_abs_z": max_z, "max_abs_relative_gap": max_rel, "points": len(rows)}
+    payload = {
+        "config": problem_config(args, spec, finite_size=args.finite_size, theorem=th.theorem, seeds=n_seeds,
+                                 seed=args.seed, seeds_completed=result.n_seeds, interrupted=interrupted),
+        "environment": _io.environment(args.dtype),
+        "results": rows,
+        "summary": summary,
+    }
+    written = _write_outputs(args, payload, result, _per_mode_arrays(th))
+    if args.json:
+        print(_io.dumps(payload))
+    else:
+        print(f"kcollapse compare: {th.theorem}; {result.n_seeds} seeds")
+        print(_fmt_table(rows, [("n", "n", "d"), ("ridge", "ridge", ".4g"), ("theory", "theory", ".6g"),
+                                ("simulation", "simulation", ".6g"), ("sem", "± sem", ".2g"), ("z", "z", "+.2f"),
+                                ("relative_gap", "rel. gap", "+.2%")]))
+        print(f"summary: max |z| = {max_z:.2f}, max |relative gap| = {max_rel:.2%} over {len(rows)} points")
+    for w in written:
+        print(f"wrote {w}", file=sys.stderr)
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,17 +550,49 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="simulate the iterated-relabelling chain over seeds and ridge values",
                        epilog=_EPILOG)
     add_problem_args(p)
-    g = p.add_argument_group("run and output")
+    _add_run_args(p)
+    _add_output_args(p, npz="per-seed values (and --per-mode means)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("theory", help="analytic test error (bias, variance, collapse) on the same grid",
+                       epilog=_EPILOG)
+    add_problem_args(p)
+    _add_theory_args(p)
+    _add_output_args(p, npz="the per-mode theory (with --per-mode)")
+    p.set_defaults(func=cmd_theory)
+
+    p = sub.add_parser("compare", help="theory and simulation side by side, with z-scores and relative gaps",
+                       epilog=_EPILOG + " compare exits 0 whatever the agreement; see the summary line.")
+    add_problem_args(p)
+    _add_theory_args(p)
+    _add_run_args(p)
+    _add_output_args(p, npz="per-seed values and per-mode arrays")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulation")
     g.add_argument("--seeds", type=int, default=64, help="independent seeds (default: 64)")
     g.add_argument("--seed", type=int, default=0, help="base PRNG seed; seed i uses fold_in(key(seed), i) (default: 0)")
     g.add_argument("--batch-size", type=int, default=None, help="seeds per compiled call (default: from the memory budget)")
     g.add_argument("--memory-budget-mb", type=float, default=1024.0, help="memory one batch may use (default: 1024)")
-    g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    g.add_argument("--out", metavar="PATH", help="write the JSON to PATH and per-seed values to PATH's .npz")
-    g.add_argument("--csv", metavar="PATH", help="write the results table as CSV")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_simulate)
-    return parser
+
+
+def _add_theory_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("theory")
+    g.add_argument("--finite-size", action="store_true",
+                   help="use the exact Wishart constant T0 - d - 1 instead of T0 - d in the collapse term (Cor 4.7)")
+
+
+def _add_output_args(p: argparse.ArgumentParser, *, npz: str) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--per-mode", action="store_true",
+                   help="also compute the per-eigenmode error lambda_i (w_i - c_i)^2 (written to --out's .npz)")
+    g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    g.add_argument("--out", metavar="PATH", help=f"write the JSON to PATH and {npz} to PATH's .npz")
+    g.add_argument("--csv", metavar="PATH", help="write the results table as CSV")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -134,3 +134,47 @@ def test_demo_runs(capsys, tmp_path):
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     payload = json.loads((tmp_path / "demo.json").read_text())
     assert payload["results"][0]["theorem41_exact"] is not None
+
+
+def _theory_oracle(d, T, T0, sigma, sigma0, ridge, n):
+    """Independent isotropic closed forms (THEORY.md §1.2, §2.3), written out here in numpy."""
+    phi, phi0 = d / T, d / T0
+    b = ridge + phi - 1
+    kappa = (b + np.sqrt(b * b + 4 * ridge)) / 2
+    denom = (1 + kappa) ** 2 - phi
+    clean = (kappa**2 * 1.0 + sigma**2 * phi) / denom
+    rho = phi0 / (1 - phi0) * (1 / (1 + kappa) ** 2 + phi * kappa**2 / ((1 + kappa) ** 2 * denom))
+    return clean + n * sigma0**2 * rho
+
+
+def test_theory_json_matches_independent_formula(capsys):
+    code, out, err = run(capsys, "theory", "--d", "50", "--T", "400", "--T0", "300", "--sigma", "0.3",
+                         "--sigma0", "0.4", "--ridge", "0.05", "0.5", "--generations", "0", "3", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert set(payload) == {"config", "environment", "results"}
+    for r in payload["results"]:
+        assert {"n", "ridge", "test_error", "bias", "variance", "collapse"} <= set(r)
+        ref = _theory_oracle(50, 400, 300, 0.3, 0.4, r["ridge"], r["n"])
+        assert r["test_error"] == pytest.approx(ref, rel=1e-8)
+        assert r["bias"] + r["variance"] + r["collapse"] == pytest.approx(r["test_error"], rel=1e-12)
+
+
+def test_theory_uncovered_configuration_is_an_error(capsys):
+    code, out, err = run(capsys, "theory", "--generator-ridge", "0.1")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "generator" in err and out == ""
+    code, _, err = run(capsys, "theory", "--d", "100", "--T0", "50", "--sigma0", "0.2")
+    assert code == 2 and "no theorem covers" in err
+
+
+def test_compare_json(capsys, tmp_path):
+    code, out, err = run(capsys, "compare", *SMALL, "--ridge", "0", "0.1", "--seeds", "200", "--json",
+                         "--per-mode", "--out", str(tmp_path / "c.json"))
+    assert code == 0, err
+    payload = json.loads(out)
+    assert {"max_abs_z", "max_abs_relative_gap"} <= set(payload["summary"])
+    for r in payload["results"]:
+        assert r["z"] == pytest.approx((r["simulation"] - r["theory"]) / r["sem"])
+        assert abs(r["z"]) <= 4 + 0.03 * abs(r["theory"]) / r["sem"]
+    with np.load(tmp_path / "c.npz") as z:
+        assert z["per_mode_mean"].shape == (3, 2, 10) and z["theory_per_mode"].shape == (3, 2, 10)
