@@ -220,14 +220,13 @@ def run_simulation(spec, config, ridges, *, n_seeds: int, seed: int, batch_size:
     import jax
 
     from .simulate import merge_results, simulate_chain
-    from .simulate._driver import _bytes_per_seed
+    from .simulate._driver import _balanced, _bytes_per_seed
 
     key = jax.random.key(seed)
     if batch_size is None:
         per = _bytes_per_seed(spec.d, config, len(ridges), per_mode, np.dtype(spec.dtype).itemsize)
-        batch_size = max(1, min(n_seeds, memory_budget // max(per, 1)))
         # several chunks for long runs, so progress is visible and an interrupt loses little
-        batch_size = min(batch_size, max(8, -(-n_seeds // 8)))
+        batch_size = _balanced(n_seeds, min(memory_budget // max(per, 1), max(8, -(-n_seeds // 8))))
     parts, interrupted = [], False
     try:
         for start in range(0, n_seeds, batch_size):
@@ -489,12 +488,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(_fmt_table(rows, [("n", "n", "d"), ("sim", "simulation", ".5f"), ("sem", "± sem", ".5f"),
                             ("exact", "Thm 4.1", ".5f"), ("z", "z", "+.2f")]))
     print(f"max |z| = {np.max(np.abs(z)):.2f} over {len(n)} generations ({result.n_seeds} seeds)")
-    print("\nRidge chain: the optimal downstream ridge grows with n (collapse adds variance-like error)")
+    th = theory.predict_chain(spec, config, ridges)
+    print("\nRidge chain: the optimal downstream ridge grows with n (collapse adds variance-like error);")
+    print("theory = Demystified Cor 4.7 (general-spectrum ridge formula, proportional limit)")
     best = 1 + np.argmin(result.mean[:, 1:], axis=1)
+    best_th = 1 + np.argmin(th.total[:, 1:], axis=1)
     rows = [{"n": int(k), "lam": result.ridges[best[k]], "err": result.mean[k, best[k]], "sem": result.sem[k, best[k]],
-             "ols": mean[k]} for k in n]
+             "th": th.total[k, best[k]], "lam_th": result.ridges[best_th[k]]} for k in n]
     print(_fmt_table(rows, [("n", "n", "d"), ("lam", "best ridge", ".3g"), ("err", "error there", ".5f"),
-                            ("sem", "± sem", ".5f"), ("ols", "OLS error", ".5f")]))
+                            ("sem", "± sem", ".5f"), ("th", "theory there", ".5f"), ("lam_th", "theory best", ".3g")]))
+    zr = (result.mean[:, 1:] - th.total[:, 1:]) / result.sem[:, 1:]
+    rel = np.abs(result.mean[:, 1:] / th.total[:, 1:] - 1)
+    print(f"ridge grid vs theory: max |z| = {np.max(np.abs(zr)):.2f}, max relative gap = {np.max(rel):.2%} "
+          f"(Cor 4.7 is asymptotic: a few % at d = {d})")
     os.makedirs(args.out_dir, exist_ok=True)
     png = os.path.join(args.out_dir, "demo.png")
     jpath = os.path.join(args.out_dir, "demo.json")
@@ -505,7 +511,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                       title=f"OLS chain, d={d}, T0={T0}, T={T}")
     shown = [k for k in (0, 1, 3, 10) if k <= n_max]
     plotting.plot_error_vs_ridge(result.ridges[1:], shown, result.mean[shown][:, 1:], result.sem[shown][:, 1:], ax=ax2,
-                                 title="downstream ridge (simulation ± SEM)")
+                                 theory=th.total[shown][:, 1:],
+                                 title="ridge: simulation ± SEM (dots), Cor 4.7 (lines)")
     fig.suptitle("kcollapse demo: model collapse in ridge regression (Dohmatob, Feng, Kempe 2024)", fontsize=10)
     plotting.save_figure(fig, png)
     payload = {
@@ -513,8 +520,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                    "ridges": ridges, "generations": list(map(int, n)), "seeds": result.n_seeds, "seed": args.seed,
                    "mode": "replace", "design": "fresh", "conventions": dict(CONVENTIONS)},
         "environment": _io.environment("float64"),
-        "results": [dict(r, theorem41_exact=float(exact[r["n"]]) if r["ridge"] == 0 else None)
-                    for r in simulation_rows(result, n)],
+        "results": [dict(r, theorem41_exact=float(exact[r["n"]]) if r["ridge"] == 0 else None,
+                         theory=float(th.total[r["n"], j % len(ridges)]), theorem=th.theorem_per_ridge[j % len(ridges)])
+                    for j, r in enumerate(simulation_rows(result, n))],
     }
     _io.atomic_write_text(jpath, _io.dumps(payload) + "\n")
     print(f"\nwrote {png} and {jpath} ({elapsed:.1f}s)")

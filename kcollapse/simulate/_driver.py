@@ -102,6 +102,12 @@ def _bytes_per_seed(d: int, config: ChainConfig, n_ridges: int, per_mode: bool, 
     return int(words * itemsize)
 
 
+def _balanced(n_seeds: int, max_batch: int) -> int:
+    """The smallest batch size that needs as few batches as ``max_batch`` does (less padding)."""
+    n_batches = -(-n_seeds // max(1, min(max_batch, n_seeds)))
+    return -(-n_seeds // n_batches)
+
+
 def simulate_chain(
     key: jax.Array,
     spectrum: Spectrum,
@@ -178,7 +184,7 @@ def simulate_chain(
     d = spectrum.d
     per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize)
     if batch_size is None:
-        batch_size = max(1, min(n_seeds, memory_budget // max(per_seed_bytes, 1)))
+        batch_size = _balanced(n_seeds, max(1, memory_budget // max(per_seed_bytes, 1)))
     batch_size = _checks.check_int("batch_size", batch_size, minimum=1)
     if per_seed_bytes > memory_budget:
         raise MemoryError(
