@@ -178,3 +178,25 @@ def test_compare_json(capsys, tmp_path):
         assert abs(r["z"]) <= 4 + 0.03 * abs(r["theory"]) / r["sem"]
     with np.load(tmp_path / "c.npz") as z:
         assert z["per_mode_mean"].shape == (3, 2, 10) and z["theory_per_mode"].shape == (3, 2, 10)
+
+
+def test_interrupt_keeps_completed_seeds(capsys, tmp_path, monkeypatch):
+    """Ctrl-C after the first chunk: exit 130, the completed seeds are written, marked interrupted."""
+    import kcollapse.simulate as ks
+
+    real = ks.simulate_chain
+    calls = {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(ks, "simulate_chain", flaky)
+    out = tmp_path / "part.json"
+    code, _, err = run(capsys, "simulate", *SMALL, "--seeds", "20", "--batch-size", "8", "--out", str(out))
+    assert code == 130 and "kept 8/20" in err
+    payload = json.loads(out.read_text())
+    assert payload["config"]["interrupted"] is True and payload["config"]["seeds_completed"] == 8
+    assert all(r["seeds"] == 8 for r in payload["results"])
