@@ -7,13 +7,11 @@ stuck worker can be detected and retried instead of hanging the whole benchmark)
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,33 +81,30 @@ def max_abs_z(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Atomic JSON write, through the library's own writer (non-finite floats become null)."""
+    from kcollapse import _io
+
+    _io.atomic_write_text(str(path), _io.dumps(obj) + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from kcollapse import _io
+
+    _io.atomic_write_text(str(path), text)
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+def write_report(out_dir: Path, name: str, stamp: str, quick: bool, report: dict, table: str) -> Path:
+    """``<name>_<stamp>.json``, ``<name>_latest.md`` and an appended ``<name>_history.md`` (``_quick`` variants)."""
+    sfx = "_quick" if quick else ""
+    report["markdown"] = table
+    out_json = out_dir / f"{name}_{stamp}{sfx}.json"
+    write_json_atomic(out_json, report)
+    write_text_atomic(out_dir / f"{name}_latest{sfx}.md", table)
+    with open(out_dir / f"{name}_history{sfx}.md", "a") as f:
+        f.write(table + "\n")
+    print(table)
+    print(f"wrote {out_json}", file=sys.stderr)
+    return out_json
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

@@ -573,15 +573,7 @@ def main(argv: list[str] | None = None) -> int:
                     report["profile"] = w.pop("profile")
             report["runs"].append(row)
 
-    table = render(report)
-    report["markdown"] = table
-    out_json = args.out_dir / f"chain_{stamp}{'_quick' if args.quick else ''}.json"
-    C.write_json_atomic(out_json, report)
-    C.write_text_atomic(args.out_dir / ("chain_latest_quick.md" if args.quick else "chain_latest.md"), table)
-    with open(args.out_dir / ("chain_history_quick.md" if args.quick else "chain_history.md"), "a") as f:
-        f.write(table + "\n")
-    print(table)
-    print(f"wrote {out_json}", file=sys.stderr)
+    C.write_report(args.out_dir, "chain", stamp, args.quick, report, render(report))
     return 0
 
 

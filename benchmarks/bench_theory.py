@@ -265,16 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                            "repeats": args.repeats}
     rep["result"] = run(p, args.repeats)
     rep["load_average_at_end"] = os.getloadavg()
-    table = render(rep)
-    rep["markdown"] = table
-    sfx = "_quick" if args.quick else ""
-    out_json = args.out_dir / f"theory_{stamp}{sfx}.json"
-    C.write_json_atomic(out_json, rep)
-    C.write_text_atomic(args.out_dir / f"theory_latest{sfx}.md", table)
-    with open(args.out_dir / f"theory_history{sfx}.md", "a") as f:
-        f.write(table + "\n")
-    print(table)
-    print(f"wrote {out_json}", file=sys.stderr)
+    C.write_report(args.out_dir, "theory", stamp, args.quick, rep, render(rep))
     return 0
 
 
