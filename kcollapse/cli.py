@@ -220,13 +220,13 @@ def run_simulation(spec, config, ridges, *, n_seeds: int, seed: int, batch_size:
     import jax
 
     from .simulate import merge_results, simulate_chain
-    from .simulate._driver import _balanced, _bytes_per_seed
+    from .simulate._driver import auto_batch_size
 
     key = jax.random.key(seed)
     if batch_size is None:
-        per = _bytes_per_seed(spec.d, config, len(ridges), per_mode, np.dtype(spec.dtype).itemsize)
         # several chunks for long runs, so progress is visible and an interrupt loses little
-        batch_size = _balanced(n_seeds, min(memory_budget // max(per, 1), max(8, -(-n_seeds // 8))))
+        batch_size = auto_batch_size(spec, config, len(ridges), n_seeds, memory_budget, per_mode,
+                                     max_batch=max(8, -(-n_seeds // 8)))
     parts, interrupted = [], False
     try:
         for start in range(0, n_seeds, batch_size):
@@ -274,23 +274,28 @@ def _fmt_table(rows: list[dict[str, Any]], cols: Sequence[tuple[str, str, str]])
     return "\n".join(lines)
 
 
-def _write_outputs(args, payload: dict[str, Any], result, stem_arrays: dict[str, Any] | None = None) -> list[str]:
+def _result_arrays(result) -> dict[str, Any]:
+    """Per-seed arrays of a simulation, for the ``.npz`` next to ``--out``."""
+    arrays = dict(
+        generations=result.generations, ridges=result.ridges, test_error_per_seed=result.per_seed,
+        generator_error_per_seed=result.generator_per_seed, seed_indices=result.seed_indices,
+    )
+    if result.per_mode_mean is not None:
+        arrays["per_mode_mean"] = result.per_mode_mean
+        arrays["eigenvalues"] = np.asarray(result.spectrum.eigenvalues)
+    return arrays
+
+
+def _write_outputs(args, payload: dict[str, Any], arrays: dict[str, Any]) -> list[str]:
+    """``--out`` (JSON, plus ``arrays`` as an ``.npz`` beside it when there are any) and ``--csv``."""
     from . import _io
 
     written = []
     if getattr(args, "out", None):
         _io.atomic_write_text(args.out, _io.dumps(payload) + "\n")
         written.append(args.out)
-        if result is not None:
+        if arrays:
             npz = os.path.splitext(args.out)[0] + ".npz"
-            arrays = dict(
-                generations=result.generations, ridges=result.ridges, test_error_per_seed=result.per_seed,
-                generator_error_per_seed=result.generator_per_seed, seed_indices=result.seed_indices,
-            )
-            if result.per_mode_mean is not None:
-                arrays["per_mode_mean"] = result.per_mode_mean
-                arrays["eigenvalues"] = np.asarray(result.spectrum.eigenvalues)
-            arrays.update(stem_arrays or {})
             _io.write_npz(npz, **arrays)
             written.append(npz)
     if getattr(args, "csv", None):
@@ -320,7 +325,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "environment": _io.environment(args.dtype),
         "results": rows,
     }
-    written = _write_outputs(args, payload, result)
+    written = _write_outputs(args, payload, _result_arrays(result))
     if args.json:
         print(_io.dumps(payload))
     else:
@@ -384,18 +389,11 @@ def cmd_theory(args: argparse.Namespace) -> int:
         "environment": _io.environment(args.dtype),
         "results": rows,
     }
-    written = []
-    if args.out:
-        _io.atomic_write_text(args.out, _io.dumps(payload) + "\n")
-        written.append(args.out)
-        if th.per_mode is not None:
-            npz = os.path.splitext(args.out)[0] + ".npz"
-            _io.write_npz(npz, generations=th.generations, ridges=th.ridges, eigenvalues=np.asarray(spec.eigenvalues),
-                          **_per_mode_arrays(th))
-            written.append(npz)
-    if args.csv:
-        _io.atomic_write_text(args.csv, _io.rows_to_csv(rows))
-        written.append(args.csv)
+    arrays = {}
+    if th.per_mode is not None:
+        arrays = dict(generations=th.generations, ridges=th.ridges, eigenvalues=np.asarray(spec.eigenvalues),
+                      **_per_mode_arrays(th))
+    written = _write_outputs(args, payload, arrays)
     if args.json:
         print(_io.dumps(payload))
     else:
@@ -439,7 +437,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "results": rows,
         "summary": summary,
     }
-    written = _write_outputs(args, payload, result, _per_mode_arrays(th))
+    written = _write_outputs(args, payload, {**_result_arrays(result), **_per_mode_arrays(th)})
     if args.json:
         print(_io.dumps(payload))
     else:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .. import solvers
+from .. import _checks, solvers
 from .._conventions import test_error
 from ..data import sample_design, sample_wishart_factor
 from ..spectra import Spectrum
@@ -83,11 +83,6 @@ def _moments(X: jax.Array, mask: jax.Array | None) -> tuple[jax.Array, jax.Array
     return G, _mm((X * mask[:, None]).T, X)
 
 
-def _checks_sampler(sampler: str) -> None:
-    if sampler not in ("direct", "wishart"):
-        raise ValueError(f"sampler must be 'direct' or 'wishart', got {sampler!r}")
-
-
 def run_seed(
     key: jax.Array,
     spectrum: Spectrum,
@@ -127,24 +122,24 @@ def run_seed(
     accumulate = mode == "accumulate"
     if generator_solver == "auto":
         generator_solver = "cholesky" if T0 >= d else "eigh"
-    _checks_sampler(sampler)
+    _checks.check_choice("sampler", sampler, ("direct", "wishart"))
     # Exact Wishart sampling of the moments needs n_rows >= d and one label source per set.
     gen_wishart = sampler == "wishart" and T0 >= d and mode != "mix"
     down_wishart = sampler == "wishart" and T >= d and mode != "mix"
     mask_gen = _syn_mask(T0, frac, dt) if mode == "mix" else None
 
     def draw(k, n_rows, mask, wishart):
-        """Moments of one training set: (G, G_syn, X^T eps, Bartlett factor or None)."""
+        """Moments of one training set: (G, G_syn, X^T eps)."""
         k_x, k_e = jax.random.split(k)
         if wishart:
             B = sample_wishart_factor(k_x, spectrum, n_rows)
             z = jax.random.normal(k_e, (d,), dtype=dt)
             G = _mm(B, B.T)
-            return G, G, _mm(B, z), (B, z)
+            return G, G, _mm(B, z)
         X = sample_design(k_x, spectrum, n_rows)
         eps = jax.random.normal(k_e, (n_rows,), dtype=dt)
         G, G_syn = _moments(X, mask)
-        return G, G_syn, _mm(X.T, eps), None
+        return G, G_syn, _mm(X.T, eps)
 
     if design == "fixed":
         k_x0 = keys.fixed_design
@@ -170,24 +165,23 @@ def run_seed(
             else:
                 noise = _mm(X0.T, jax.random.normal(k_e, (T0,), dtype=dt))
             G, G_syn = G0, G0_syn
-        elif gen_wishart and not accumulate:
+        elif gen_wishart and not accumulate and generator_solver == "cholesky":
             # Replace with a fresh Wishart: OLS needs no Gram at all, G^{-1}(G w + s B z) = w + s B^{-T} z.
             k_x, k_e = jax.random.split(k)
             B = sample_wishart_factor(k_x, spectrum, T0)
             z = jax.random.normal(k_e, (d,), dtype=dt)
 
             def ols(_):
-                return w_prev + sigma0 * jax.scipy.linalg.solve_triangular(B, z, lower=True, trans="T")
+                return w_prev + sigma0 * jax.scipy.linalg.solve_triangular(B, z, lower=True, trans="T"), jnp.asarray(True)
 
             def ridge(_):
                 G = _mm(B, B.T)
-                w, _ok = solvers._cholesky_solve(G + (ridge0 * T0) * jnp.eye(d, dtype=dt), _mm(G, w_prev) + sigma0 * _mm(B, z))
-                return w
+                return solvers._cholesky_solve(G + (ridge0 * T0) * jnp.eye(d, dtype=dt), _mm(G, w_prev) + sigma0 * _mm(B, z))
 
-            w = jax.lax.cond(ridge0 == 0, ols, ridge, None)
-            return (w, A, b), (w, A, b, fallback)
+            w, ok = jax.lax.cond(ridge0 == 0, ols, ridge, None)
+            return (w, A, b), (w, A, b, ~ok)
         else:
-            G, G_syn, noise, _ = draw(k, T0, mask_gen, gen_wishart)
+            G, G_syn, noise = draw(k, T0, mask_gen, gen_wishart)
         h = _mm(G_syn, w_prev) + _mm(G - G_syn, c) + sigma0 * noise
         if accumulate:
             A, b = A + G, b + h
@@ -217,7 +211,7 @@ def run_seed(
 
     # Downstream stage, shared by every n and every ridge value.
     mask_down = _syn_mask(T, frac, dt) if mode == "mix" else None
-    G, G_syn, noise, _ = draw(keys.downstream, T, mask_down, down_wishart)
+    G, G_syn, noise = draw(keys.downstream, T, mask_down, down_wishart)
     noise_moment = sigma * noise
     H = _mm(W, G_syn.T) + _mm(G - G_syn, c)[None] + noise_moment[None]  # (n_max + 1, d)
 

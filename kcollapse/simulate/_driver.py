@@ -108,6 +108,14 @@ def _balanced(n_seeds: int, max_batch: int) -> int:
     return -(-n_seeds // n_batches)
 
 
+def auto_batch_size(spectrum: Spectrum, config: ChainConfig, n_ridges: int, n_seeds: int, memory_budget: int,
+                    per_mode: bool = False, max_batch: int | None = None) -> int:
+    """Seeds per compiled call: as many as fit ``memory_budget`` (and ``max_batch``), balanced."""
+    per_seed = _bytes_per_seed(spectrum.d, config, n_ridges, per_mode, jnp.dtype(spectrum.dtype).itemsize)
+    fit = max(1, memory_budget // max(per_seed, 1))
+    return _balanced(n_seeds, fit if max_batch is None else min(fit, max_batch))
+
+
 def simulate_chain(
     key: jax.Array,
     spectrum: Spectrum,
@@ -184,7 +192,7 @@ def simulate_chain(
     d = spectrum.d
     per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize)
     if batch_size is None:
-        batch_size = _balanced(n_seeds, max(1, memory_budget // max(per_seed_bytes, 1)))
+        batch_size = auto_batch_size(spectrum, config, ridges_np.size, n_seeds, memory_budget, per_mode)
     batch_size = _checks.check_int("batch_size", batch_size, minimum=1)
     if per_seed_bytes > memory_budget:
         raise MemoryError(
