@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+import importlib
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -305,6 +306,8 @@ def _write_outputs(args, payload: dict[str, Any], arrays: dict[str, Any]) -> lis
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.model != "chain":
+        return run_model_command(args)
     from . import _io
 
     spec, config, ridges, generations = build_problem(args)
@@ -379,6 +382,8 @@ def _per_mode_arrays(th) -> dict[str, Any]:
 
 
 def cmd_theory(args: argparse.Namespace) -> int:
+    if args.model != "chain":
+        return run_model_command(args)
     from . import _io
 
     spec, config, ridges, generations = build_problem(args)
@@ -406,6 +411,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.model != "chain":
+        return run_model_command(args)
     from . import _io
 
     spec, config, ridges, generations = build_problem(args)
@@ -574,7 +581,67 @@ def make_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
     _add_output_args(p, npz="per-seed values and per-mode arrays")
     p.set_defaults(func=cmd_compare)
+
+    for p in (sub.choices["simulate"], sub.choices["theory"], sub.choices["compare"]):
+        _add_model_args(p)
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Other models (--model) and sub-commands defined in their own modules
+# --------------------------------------------------------------------------------------------
+
+#: ``--model`` value -> module implementing it. A model module provides
+#: ``add_args(parser)`` (its own flags, in its own argument group; called once per sub-command) and
+#: ``run(command, args) -> dict`` for ``command`` in {"simulate", "theory", "compare"}, returning
+#: ``{"config": dict, "results": [row dicts], "columns": [(key, header, format)], "title": str,
+#: "summary": dict (optional), "summary_line": str (optional), "arrays": dict (optional, for --out's .npz),
+#: "interrupted": bool (optional)}``. The shared flags (--d, --T, --T0, --sigma, --sigma0, --ridge,
+#: --generations, --mode, --seeds, --seed, --dtype, --json, --out, --csv, --quiet) keep their meaning.
+MODEL_MODULES: dict[str, str] = {
+    "mixture": "kcollapse._cli_strong",
+    "random-projection": "kcollapse._cli_strong",
+    "tails": "kcollapse._cli_tails",
+    "gaussian": "kcollapse._cli_gaussian",
+}
+
+#: modules defining whole sub-commands: each provides ``register(subparsers)``.
+_COMMAND_MODULES: tuple[str, ...] = ("kcollapse._cli_optimize", "kcollapse._cli_kernels")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=("chain", *MODEL_MODULES), default="chain",
+                   help="which model: chain = the iterated ridge chain of Demystified (default)"
+                   + "".join(f"; {m}" for m in MODEL_MODULES) + " (flags of each in its own group below)")
+    for module in dict.fromkeys(MODEL_MODULES.values()):
+        importlib.import_module(module).add_args(p)
+
+
+def run_model_command(args: argparse.Namespace) -> int:
+    """Run ``simulate``/``theory``/``compare`` for a ``--model`` other than the chain; shared output layout."""
+    from . import _io
+
+    out = importlib.import_module(MODEL_MODULES[args.model]).run(args.command, args)
+    payload = {
+        "config": {"model": args.model, **out["config"]},
+        "environment": _io.environment(getattr(args, "dtype", "float64")),
+        "results": out["results"],
+    }
+    if out.get("summary") is not None:
+        payload["summary"] = out["summary"]
+    written = _write_outputs(args, payload, out.get("arrays") or {})
+    if args.json:
+        print(_io.dumps(payload))
+    else:
+        print(f"kcollapse {args.command} --model {args.model}: {out['title']}")
+        print(_fmt_table(out["results"], out["columns"]))
+        if out.get("summary_line"):
+            print(out["summary_line"])
+    for w in written:
+        print(f"wrote {w}", file=sys.stderr)
+    return EXIT_INTERRUPTED if out.get("interrupted") else 0
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
