@@ -24,8 +24,14 @@ def _np_ridge(X, y, lam):
     return np.linalg.solve(X.T @ X / T + lam * np.eye(d), X.T @ y / T)
 
 
-def numpy_replay(seed_key, spec, cfg, ridges):
-    """The paper's protocol written out with explicit datasets (labels formed row by row)."""
+def numpy_replay(seed_key, spec, cfg, ridges, noise=None, return_weights=False):
+    """The paper's protocol written out with explicit datasets (labels formed row by row).
+
+    ``noise``: optional ``(generator_eps (n_max, T0), downstream_eps (T,))`` used instead of the
+    key's standard-normal label noise (designs still come from the key), so that the conditional
+    estimator can be checked by linearity. ``return_weights``: return the fitted weights
+    ``(w_hat (n_max + 1, n_ridges, d), generators (n_max + 1, d))`` instead of the errors.
+    """
     f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731 - replay always in float64
     lam = f64(spec.eigenvalues)
     c = f64(spec.coefficients)
@@ -34,30 +40,36 @@ def numpy_replay(seed_key, spec, cfg, ridges):
     p = float(cfg.synthetic_fraction) if cfg.mode == "mix" else 1.0
     X0 = f64(sample_design(keys.fixed_design, spec, T0)) if cfg.design == "fixed" else None
 
-    def dataset(k, n_rows, w_syn, noise, X_fixed=None):
+    def dataset(k, n_rows, w_syn, scale, X_fixed=None, eps=None):
         kx, ke = jax.random.split(k)
         X = X_fixed if X_fixed is not None else f64(sample_design(kx, spec, n_rows))
-        eps = f64(jax.random.normal(ke, (n_rows,), dtype=spec.dtype))
+        if eps is None:
+            eps = f64(jax.random.normal(ke, (n_rows,), dtype=spec.dtype))
         n_syn = int(np.round(p * n_rows))
         W = np.where((np.arange(n_rows) < n_syn)[:, None], w_syn[None], c[None])
-        return X, np.sum(X * W, axis=1) + noise * eps
+        return X, np.sum(X * W, axis=1) + scale * eps
 
     ws, sets = [c], []
     for m in range(1, n_max + 1):
-        X, y = dataset(jax.random.fold_in(keys.generator, m), T0, ws[-1], float(cfg.generator_noise), X0)
+        X, y = dataset(jax.random.fold_in(keys.generator, m), T0, ws[-1], float(cfg.generator_noise), X0,
+                       None if noise is None else noise[0][m - 1])
         sets.append((X, y))
         if cfg.mode == "accumulate":
             X, y = np.concatenate([s[0] for s in sets]), np.concatenate([s[1] for s in sets])
         ws.append(_np_ridge(X, y, float(cfg.generator_ridge)))
     errs = np.zeros((n_max + 1, len(ridges)))
+    w_hat = np.zeros((n_max + 1, len(ridges), len(c)))
     for n in range(n_max + 1):
-        X, y = dataset(keys.downstream, T, ws[n], float(cfg.label_noise))
+        X, y = dataset(keys.downstream, T, ws[n], float(cfg.label_noise), None, None if noise is None else noise[1])
         if cfg.mode == "accumulate" and n > 0:
             X = np.concatenate([s[0] for s in sets[:n]] + [X])
             y = np.concatenate([s[1] for s in sets[:n]] + [y])
         for j, r in enumerate(ridges):
             w = _np_ridge(X, y, r)
+            w_hat[n, j] = w
             errs[n, j] = np.sum(lam * (w - c) ** 2)
+    if return_weights:
+        return w_hat, np.array(ws)
     gen = np.array([np.sum(lam * (w - c) ** 2) for w in ws])
     return errs, gen
 
@@ -213,7 +225,8 @@ def test_vmap_over_noise_levels():
     per_cfg = lambda c: jax.vmap(lambda k: run_seed(k, spec, c, jnp.array([0.0])).test_error)(keys)  # noqa: E731
     out = jax.jit(jax.vmap(per_cfg, in_axes=(axes,)))(batched)
     for i, s in enumerate([0.0, 0.5]):
-        ref = simulate_chain(jax.random.key(1), spec, dataclasses.replace(cfg, label_noise=s), [0.0], 3, sampler="direct")
+        ref = simulate_chain(jax.random.key(1), spec, dataclasses.replace(cfg, label_noise=s), [0.0], 3, sampler="direct",
+                             estimator="monte-carlo")
         np.testing.assert_allclose(out[i], ref.per_seed, rtol=1e-10, atol=1e-20)
 
 
@@ -232,8 +245,12 @@ def test_float32_chain_agrees_with_float64():
 
 def test_per_mode_sums_to_total():
     spec, cfg = _small()
+    mc = simulate_chain(jax.random.key(3), spec, cfg, [0.0, 0.2], n_seeds=5, per_mode=True, estimator="monte-carlo")
+    np.testing.assert_allclose(mc.per_mode_mean.sum(-1), mc.mean, rtol=1e-12)
+    # with the conditional estimator the per-mode values are the Monte Carlo ones of the same draws
     res = simulate_chain(jax.random.key(3), spec, cfg, [0.0, 0.2], n_seeds=5, per_mode=True)
-    np.testing.assert_allclose(res.per_mode_mean.sum(-1), res.mean, rtol=1e-12)
+    np.testing.assert_allclose(res.per_mode_mean, mc.per_mode_mean, rtol=1e-12)
+    np.testing.assert_allclose(res.per_mode_mean.sum(-1), res.mc_per_seed.mean(0), rtol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------

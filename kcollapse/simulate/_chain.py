@@ -25,6 +25,7 @@ from .. import _checks, solvers
 from .._conventions import test_error
 from ..data import sample_design, sample_wishart_factor
 from ..spectra import Spectrum
+from . import _conditional as _cond
 from ._config import ChainConfig
 
 __all__ = ["SeedOutput", "run_seed", "stage_keys"]
@@ -46,12 +47,17 @@ class SeedOutput(NamedTuple):
         driver reruns such seeds with the eigh pseudo-inverse).
       per_mode: ``(n_max + 1, n_ridges, d)`` per-eigenmode error ``lambda_i (w_i - c_i)^2`` or an
         empty array when not requested.
+      mc_test_error, mc_generator_error: with ``estimator="conditional"``, the plain Monte Carlo
+        errors of the same draws (``test_error``/``generator_error`` are then the conditional
+        risks); empty arrays with ``estimator="monte-carlo"``.
     """
 
     test_error: jax.Array
     generator_error: jax.Array
     generator_fallbacks: jax.Array
     per_mode: jax.Array
+    mc_test_error: jax.Array
+    mc_generator_error: jax.Array
 
 
 class StageKeys(NamedTuple):
@@ -91,6 +97,7 @@ def run_seed(
     per_mode: bool = False,
     generator_solver: str = "auto",
     sampler: str = "direct",
+    estimator: str = "monte-carlo",
 ) -> SeedOutput:
     """Simulate one seed of the chain (pure; ``vmap`` over keys for many seeds).
 
@@ -107,6 +114,10 @@ def run_seed(
         distribution with the Bartlett decomposition (:func:`kcollapse.data.sample_wishart_factor`)
         wherever that is exact — a set of ``>= d`` rows with one label source (not ``mix``) — and
         directly elsewhere. Needs every eigenvalue ``> 0``. Same law, different random numbers.
+      estimator: ``"monte-carlo"`` (the error of the sampled run) or ``"conditional"`` (static):
+        the expected error over *all label noise* given the sampled designs, exact because every
+        fit is linear in the noise (see :mod:`kcollapse.simulate._conditional`). Same expectation,
+        smaller variance; the Monte Carlo errors of the same draws come back as ``mc_*``.
     """
     dt = spectrum.dtype
     lam, c = spectrum.eigenvalues, spectrum.coefficients
@@ -123,6 +134,9 @@ def run_seed(
     if generator_solver == "auto":
         generator_solver = "cholesky" if T0 >= d else "eigh"
     _checks.check_choice("sampler", sampler, ("direct", "wishart"))
+    _checks.check_choice("estimator", estimator, ("monte-carlo", "conditional"))
+    conditional = estimator == "conditional"
+    eye = jnp.eye(d, dtype=dt)
     # Exact Wishart sampling of the moments needs n_rows >= d and one label source per set.
     gen_wishart = sampler == "wishart" and T0 >= d and mode != "mix"
     down_wishart = sampler == "wishart" and T >= d and mode != "mix"
@@ -153,9 +167,10 @@ def run_seed(
         tol0 = solvers._rank_tol(mu0, T0, d)
         # (G0 + T0 ridge0 I)^+ ; for accumulate, (m G0 + m T0 ridge0)^+ = that / m.
         wts0 = solvers._spectral_weights(mu0, ridge0 * T0, tol0)
+        K0 = _mm(V0 * wts0, V0.T)  # the fit operator: w = K0 h (accumulate: K0 / m)
 
     def generation(carry, m):
-        w_prev, A, b = carry
+        w_prev, A, b, cstate = carry
         k = jax.random.fold_in(keys.generator, m)
         fallback = jnp.asarray(False)
         if design == "fixed":
@@ -172,14 +187,24 @@ def run_seed(
             z = jax.random.normal(k_e, (d,), dtype=dt)
 
             def ols(_):
-                return w_prev + sigma0 * jax.scipy.linalg.solve_triangular(B, z, lower=True, trans="T"), jnp.asarray(True)
+                w = w_prev + sigma0 * jax.scipy.linalg.solve_triangular(B, z, lower=True, trans="T")
+                if not conditional:
+                    return w, jnp.asarray(True), cstate
+                Binv = jax.scipy.linalg.solve_triangular(B, eye, lower=True)
+                # P = I, and the noise adds sigma0^2 G^{-1} = sigma0^2 B^{-T} B^{-1} to the covariance.
+                return w, jnp.asarray(True), _cond.update_replace_ols(cstate, _mm(Binv.T, Binv), sigma0)
 
             def ridge(_):
                 G = _mm(B, B.T)
-                return solvers._cholesky_solve(G + (ridge0 * T0) * jnp.eye(d, dtype=dt), _mm(G, w_prev) + sigma0 * _mm(B, z))
+                A_reg = G + (ridge0 * T0) * eye
+                w, ok = solvers._cholesky_solve(A_reg, _mm(G, w_prev) + sigma0 * _mm(B, z))
+                if not conditional:
+                    return w, ok, cstate
+                K, _ = solvers._cholesky_solve(A_reg, eye)
+                return w, ok, _cond.update_replace(cstate, K, G, G, c, sigma0)
 
-            w, ok = jax.lax.cond(ridge0 == 0, ols, ridge, None)
-            return (w, A, b), (w, A, b, ~ok)
+            w, ok, cstate = jax.lax.cond(ridge0 == 0, ols, ridge, None)
+            return (w, A, b, cstate), (w, A, b, ~ok, cstate)
         else:
             G, G_syn, noise = draw(k, T0, mask_gen, gen_wishart)
         h = _mm(G_syn, w_prev) + _mm(G - G_syn, c) + sigma0 * noise
@@ -190,24 +215,45 @@ def run_seed(
             G_fit, h_fit, n_fit = G, h, T0
         if design == "fixed":
             scale = m.astype(dt) if accumulate else jnp.asarray(1.0, dt)
-            w = _mm(V0, wts0 * _mm(V0.T, h_fit)) / scale
+            K = K0 / scale
+            w = _mm(K, h_fit)
         elif generator_solver == "cholesky":
             # T0 >= d: the Gram is a.s. full rank. A non-finite factorisation is flagged; the driver
             # then reruns that seed with generator_solver="eigh" (no in-graph fallback: under vmap a
             # lax.cond would evaluate the expensive branch for every seed).
-            A_reg = G_fit + (ridge0 * jnp.asarray(n_fit, dt)) * jnp.eye(d, dtype=dt)
-            w, ok = solvers._cholesky_solve(A_reg, h_fit)
+            A_reg = G_fit + (ridge0 * jnp.asarray(n_fit, dt)) * eye
+            if conditional:  # one factorisation serves the solve and the operator
+                Kh, ok = solvers._cholesky_solve(A_reg, jnp.concatenate([eye, h_fit[:, None]], axis=1))
+                K, w = Kh[:, :d], Kh[:, d]
+            else:
+                w, ok = solvers._cholesky_solve(A_reg, h_fit)
             fallback = ~ok
         else:  # min-norm / ridge via the eigh pseudo-inverse
-            w = solvers.moments_ridge_path(G_fit, h_fit, n_fit, ridge0[None], n_rows_hint=T0)[0]
-        return (w, A, b), (w, A, b, fallback)
+            mu_f, V_f = jnp.linalg.eigh(G_fit)
+            wts = solvers._spectral_weights(mu_f, ridge0 * jnp.asarray(n_fit, dt), solvers._rank_tol(mu_f, T0, d))
+            K = _mm(V_f * wts, V_f.T)
+            w = _mm(K, h_fit)
+        if conditional:
+            if accumulate:
+                cstate = _cond.update_accumulate(cstate, K, G, sigma0)
+            else:
+                cstate = _cond.update_replace(cstate, K, G, G_syn, c, sigma0)
+        return (w, A, b, cstate), (w, A, b, fallback, cstate)
 
     zeros_dd = jnp.zeros((d, d), dt) if accumulate else jnp.zeros((), dt)
     zeros_d = jnp.zeros((d,), dt) if accumulate else jnp.zeros((), dt)
     gens = jnp.arange(1, n_max + 1)
-    _, (W, A_hist, b_hist, fallbacks) = jax.lax.scan(generation, (c, zeros_dd, zeros_d), gens)
+    if not conditional:
+        cstate0 = ()
+    elif accumulate:
+        cstate0 = _cond.init_accumulate(c)
+    else:
+        cstate0 = _cond.init_replace(c)
+    _, (W, A_hist, b_hist, fallbacks, c_hist) = jax.lax.scan(generation, (c, zeros_dd, zeros_d, cstate0), gens)
     W = jnp.concatenate([c[None], W], axis=0)  # (n_max + 1, d): w_0 = w0
     generator_error = test_error(lam, W, c)
+    if conditional:  # prepend n = 0 (w_0 = w0 exactly)
+        c_hist = jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a], axis=0), cstate0, c_hist)
 
     # Downstream stage, shared by every n and every ridge value.
     mask_down = _syn_mask(T, frac, dt) if mode == "mix" else None
@@ -227,9 +273,16 @@ def run_seed(
     diff = W_pred - c
     modes = lam * diff * diff
     err = jnp.sum(modes, axis=-1)
-    return SeedOutput(
-        test_error=err,
-        generator_error=generator_error,
-        generator_fallbacks=jnp.sum(fallbacks.astype(jnp.int32)),
-        per_mode=modes if per_mode else jnp.zeros((0,), dt),
-    )
+    empty = jnp.zeros((0,), dt)
+    n_fallbacks = jnp.sum(fallbacks.astype(jnp.int32))
+    if not conditional:
+        return SeedOutput(err, generator_error, n_fallbacks, modes if per_mode else empty, empty, empty)
+    if accumulate:
+        risk = _cond.downstream_accumulate(c_hist, A_all, G, lam, c, sigma, ridges, n_rows.astype(dt), T)
+        gen_risk = _cond.generator_risk_accumulate(c_hist, lam, c)
+    else:
+        risk = _cond.downstream_replace(c_hist, G, G_syn, lam, c, sigma, ridges, T)
+        gen_risk = _cond.generator_risk_replace(c_hist, lam, c)
+    # per-mode values stay the Monte Carlo ones of the same draws (unbiased; the exact per-mode
+    # conditional variance would cost a d^3 product per (n, ridge)).
+    return SeedOutput(risk.total, gen_risk, n_fallbacks, modes if per_mode else empty, err, generator_error)

@@ -35,9 +35,13 @@ class SimulationResult:
       generator_per_seed: ``(seeds, n_max + 1)`` generator errors ``||w_n - w0||_Sigma^2``.
       seed_indices: ``(seeds,)`` which seed indices were run (keys are ``fold_in(key, index)``).
       generator_fallbacks: total generator Cholesky factorisations redone by eigh.
-      per_mode_mean: ``(n_max + 1, n_ridges, d)`` mean per-eigenmode error, or ``None``.
+      per_mode_mean: ``(n_max + 1, n_ridges, d)`` mean per-eigenmode error (Monte Carlo), or ``None``.
       config: the :class:`ChainConfig`.
       spectrum: the :class:`~kcollapse.spectra.Spectrum`.
+      estimator: ``"conditional"`` (``per_seed`` holds each seed's expected error over all label
+        noise given its designs) or ``"monte-carlo"`` (the error of the sampled run).
+      mc_per_seed, generator_mc_per_seed: with ``estimator="conditional"``, the plain Monte Carlo
+        errors of the same draws (``None`` otherwise); see :meth:`estimator_agreement`.
     """
 
     generations: np.ndarray
@@ -49,6 +53,22 @@ class SimulationResult:
     config: ChainConfig
     spectrum: Spectrum
     per_mode_mean: np.ndarray | None = None
+    estimator: str = "monte-carlo"
+    mc_per_seed: np.ndarray | None = None
+    generator_mc_per_seed: np.ndarray | None = None
+
+    def estimator_agreement(self) -> np.ndarray:
+        """Paired z-scores ``mean(mc - conditional) / sem(mc - conditional)``, ``(n_max + 1, n_ridges)``.
+
+        The conditional risk is the expectation of the Monte Carlo error given the designs, so the
+        paired difference has mean exactly 0: these z-scores are ~N(0, 1) when both are right.
+        """
+        if self.mc_per_seed is None:
+            raise ValueError("estimator_agreement needs estimator='conditional' (it compares it with Monte Carlo)")
+        diff = self.mc_per_seed - self.per_seed
+        sem = _sem(diff)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(sem > 0, diff.mean(axis=0) / sem, 0.0)
 
     @property
     def n_seeds(self) -> int:
@@ -85,18 +105,51 @@ def seed_keys(key: jax.Array, seed_indices: ArrayLike) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(seed_indices, dtype=jnp.uint32))
 
 
-@functools.partial(jax.jit, static_argnames=("per_mode", "generator_solver", "sampler"))
+@functools.partial(jax.jit, static_argnames=("per_mode", "generator_solver", "sampler", "estimator"))
 def _batch(keys: jax.Array, spectrum: Spectrum, config: ChainConfig, ridges: jax.Array, per_mode: bool = False,
-           generator_solver: str = "auto", sampler: str = "direct"):
-    run = functools.partial(run_seed, per_mode=per_mode, generator_solver=generator_solver, sampler=sampler)
+           generator_solver: str = "auto", sampler: str = "direct", estimator: str = "monte-carlo"):
+    run = functools.partial(run_seed, per_mode=per_mode, generator_solver=generator_solver, sampler=sampler,
+                            estimator=estimator)
     return jax.vmap(run, in_axes=(0, None, None, None))(keys, spectrum, config, ridges)
 
 
-def _bytes_per_seed(d: int, config: ChainConfig, n_ridges: int, per_mode: bool, itemsize: int) -> int:
+@functools.lru_cache(maxsize=8)
+def _seed_mesh(n_devices: int) -> jax.sharding.Mesh:
+    """A 1-D mesh over this process's first ``n_devices`` devices, axis ``"seeds"``."""
+    return jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("seeds",))
+
+
+@functools.partial(jax.jit, static_argnames=("per_mode", "generator_solver", "sampler", "estimator", "mesh"))
+def _sharded_batch(keys: jax.Array, spectrum: Spectrum, config: ChainConfig, ridges: jax.Array, per_mode: bool,
+                   generator_solver: str, sampler: str, estimator: str, mesh: jax.sharding.Mesh):
+    """:func:`_batch` with the seeds split over the devices of ``mesh`` (no communication: each
+    device runs its seeds' vmapped chains, so a seed's numbers do not depend on the device count)."""
+    P = jax.sharding.PartitionSpec
+    run = functools.partial(run_seed, per_mode=per_mode, generator_solver=generator_solver, sampler=sampler,
+                            estimator=estimator)
+    local = lambda k, s, c, r: jax.vmap(run, in_axes=(0, None, None, None))(k, s, c, r)  # noqa: E731
+    # check_vma=False: the per-seed program has no collectives; the replication checker would only
+    # reject lax.cond branches that differ in which values vary across devices.
+    return jax.shard_map(local, mesh=mesh, in_specs=(P("seeds"), P(), P(), P()), out_specs=P("seeds"), check_vma=False)(
+        keys, spectrum, config, ridges)
+
+
+def _run_batch(keys, spectrum, config, ridges, per_mode, generator_solver, sampler, estimator, n_devices):
+    if n_devices > 1 and keys.shape[0] % n_devices == 0:
+        mesh = _seed_mesh(n_devices)
+        keys = jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds")))
+        return _sharded_batch(keys, spectrum, config, ridges, per_mode, generator_solver, sampler, estimator, mesh)
+    return _batch(keys, spectrum, config, ridges, per_mode, generator_solver, sampler, estimator)
+
+
+def _bytes_per_seed(d: int, config: ChainConfig, n_ridges: int, per_mode: bool, itemsize: int,
+                    estimator: str = "monte-carlo") -> int:
     T0, T, n = config.samples_per_generation, config.downstream_samples, config.n_generations
     words = 2 * T0 * d + 2 * T * d + 6 * d * d + 3 * (n + 1) * n_ridges * d
     if config.mode == "accumulate":
         words += 3 * (n + 1) * d * d
+    if estimator == "conditional":  # covariance history and its rotated copy (accumulate: also K_n)
+        words += (3 if config.mode != "accumulate" else 6) * (n + 1) * d * d
     if per_mode:
         words += (n + 1) * n_ridges * d
     return int(words * itemsize)
@@ -109,9 +162,9 @@ def _balanced(n_seeds: int, max_batch: int) -> int:
 
 
 def auto_batch_size(spectrum: Spectrum, config: ChainConfig, n_ridges: int, n_seeds: int, memory_budget: int,
-                    per_mode: bool = False, max_batch: int | None = None) -> int:
+                    per_mode: bool = False, max_batch: int | None = None, estimator: str = "conditional") -> int:
     """Seeds per compiled call: as many as fit ``memory_budget`` (and ``max_batch``), balanced."""
-    per_seed = _bytes_per_seed(spectrum.d, config, n_ridges, per_mode, jnp.dtype(spectrum.dtype).itemsize)
+    per_seed = _bytes_per_seed(spectrum.d, config, n_ridges, per_mode, jnp.dtype(spectrum.dtype).itemsize, estimator)
     fit = max(1, memory_budget // max(per_seed, 1))
     return _balanced(n_seeds, fit if max_batch is None else min(fit, max_batch))
 
@@ -128,6 +181,8 @@ def simulate_chain(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     per_mode: bool = False,
     sampler: str = "auto",
+    estimator: str = "auto",
+    devices: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> SimulationResult:
     """Simulate the model-collapse chain for ``n_seeds`` independent seeds.
@@ -152,6 +207,17 @@ def simulate_chain(
         (``O(d^2)`` random numbers, and an OLS generator step in ``O(d^2)`` flops) wherever that
         is exact (sets of ``>= d`` rows, not ``mode="mix"``); ``"direct"`` draws every row. Both
         give the same distribution of results; for a given key the numbers differ.
+      estimator: ``"auto"`` (= ``"conditional"``), ``"conditional"`` or ``"monte-carlo"``.
+        ``"conditional"`` reports, per seed, the expected error over *all* label noise given the
+        sampled designs — exact, because the chain is linear in the noise — which has the same
+        mean as the Monte Carlo error and a much smaller variance (fewer seeds for a given SEM);
+        the Monte Carlo errors of the same draws are kept in ``mc_per_seed``.
+        ``"monte-carlo"`` reports the error of the sampled run only (cheaper per seed).
+      devices: how many of this process's devices share the seeds (default: all of
+        ``jax.local_devices()``). With more than one, every batch is split over a 1-D device mesh
+        with ``jax.shard_map`` (batches are rounded up to a multiple of the device count); a
+        seed's result is the same on 1 or many devices. ``memory_budget`` is per device.
+        Across hosts, see :func:`kcollapse.distributed.simulate_chain`.
       progress: optional callback ``progress(done_seeds, total_seeds)`` called after each batch.
 
     Returns:
@@ -183,6 +249,9 @@ def simulate_chain(
     n_seeds = _checks.check_int("n_seeds", n_seeds, minimum=1)
     seed_offset = _checks.check_int("seed_offset", seed_offset, minimum=0)
     _checks.check_choice("sampler", sampler, ("auto", "wishart", "direct"))
+    _checks.check_choice("estimator", estimator, ("auto", "conditional", "monte-carlo"))
+    if estimator == "auto":
+        estimator = "conditional"
     positive = bool(np.all(np.asarray(spectrum.eigenvalues) > 0))
     if sampler == "wishart" and not positive:
         raise ValueError("sampler='wishart' needs every eigenvalue > 0 (Sigma^{1/2} must be invertible); use sampler='direct'")
@@ -190,10 +259,18 @@ def simulate_chain(
         sampler = "wishart" if positive else "direct"
     dt = spectrum.dtype
     d = spectrum.d
-    per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize)
+    n_local = jax.local_device_count()
+    n_devices = n_local if devices is None else _checks.check_int("devices", devices, minimum=1)
+    if n_devices > n_local:
+        raise ValueError(f"devices={n_devices} but this process has {n_local} device(s); use devices <= {n_local}")
+    per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize, estimator)
     if batch_size is None:
-        batch_size = auto_batch_size(spectrum, config, ridges_np.size, n_seeds, memory_budget, per_mode)
+        per_device = -(-n_seeds // n_devices)
+        batch_size = n_devices * auto_batch_size(spectrum, config, ridges_np.size, per_device, memory_budget, per_mode,
+                                                 estimator=estimator)
     batch_size = _checks.check_int("batch_size", batch_size, minimum=1)
+    n_devices = min(n_devices, batch_size)
+    batch_size = -(-batch_size // n_devices) * n_devices  # every device gets the same number of seeds
     if per_seed_bytes > memory_budget:
         raise MemoryError(
             f"one seed needs about {per_seed_bytes / 2**20:.0f} MiB, more than memory_budget="
@@ -207,13 +284,14 @@ def simulate_chain(
         chunk = indices[start : start + batch_size]
         pad = batch_size - chunk.size  # pad the last batch so every call has the same shape
         padded = np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk
-        out = _batch(seed_keys(key, padded), spectrum, config, ridges_j, per_mode, "auto", sampler)
+        out = _run_batch(seed_keys(key, padded), spectrum, config, ridges_j, per_mode, "auto", sampler, estimator,
+                         n_devices)
         out = jax.tree_util.tree_map(lambda a: np.array(a)[: chunk.size], out)
         failed = np.flatnonzero(out.generator_fallbacks > 0)
         if failed.size:  # rerun seeds whose generator Cholesky was not finite with the eigh path
-            redo = _batch(seed_keys(key, chunk[failed]), spectrum, config, ridges_j, per_mode, "eigh", sampler)
+            redo = _batch(seed_keys(key, chunk[failed]), spectrum, config, ridges_j, per_mode, "eigh", sampler, estimator)
             redo = jax.tree_util.tree_map(np.asarray, redo)
-            for name in ("test_error", "generator_error", "per_mode"):
+            for name in ("test_error", "generator_error", "per_mode", "mc_test_error", "mc_generator_error"):
                 getattr(out, name)[failed] = getattr(redo, name)
         outs.append(out)
         if progress is not None:
@@ -222,10 +300,13 @@ def simulate_chain(
     per_seed = np.concatenate([o.test_error for o in outs])
     gen = np.concatenate([o.generator_error for o in outs])
     fallbacks = int(sum(int(o.generator_fallbacks.sum()) for o in outs))
+    conditional = estimator == "conditional"
+    mc = np.concatenate([o.mc_test_error for o in outs]) if conditional else None
+    gen_mc = np.concatenate([o.mc_generator_error for o in outs]) if conditional else None
     per_mode_mean = None
     if per_mode:
         per_mode_mean = np.concatenate([o.per_mode for o in outs]).mean(axis=0)
-    bad = ~np.isfinite(per_seed)
+    bad = ~np.isfinite(per_seed) | (~np.isfinite(mc) if conditional else False)
     if bad.any():
         n_bad, (s, n, r) = int(bad.sum()), np.argwhere(bad)[0]
         raise FloatingPointError(
@@ -243,6 +324,9 @@ def simulate_chain(
         config=config,
         spectrum=spectrum,
         per_mode_mean=per_mode_mean,
+        estimator=estimator,
+        mc_per_seed=mc,
+        generator_mc_per_seed=gen_mc,
     )
 
 
@@ -256,8 +340,8 @@ def merge_results(results: list[SimulationResult]) -> SimulationResult:
         raise ValueError("results must contain at least one SimulationResult")
     first = results[0]
     for r in results[1:]:
-        if r.config != first.config or not np.array_equal(r.ridges, first.ridges):
-            raise ValueError("results to merge must share config and ridges")
+        if r.config != first.config or not np.array_equal(r.ridges, first.ridges) or r.estimator != first.estimator:
+            raise ValueError("results to merge must share config, ridges and estimator")
     pm = None
     if first.per_mode_mean is not None:
         w = np.array([r.n_seeds for r in results], dtype=float)
@@ -269,4 +353,7 @@ def merge_results(results: list[SimulationResult]) -> SimulationResult:
         seed_indices=np.concatenate([r.seed_indices for r in results]),
         generator_fallbacks=sum(r.generator_fallbacks for r in results),
         per_mode_mean=pm,
+        mc_per_seed=None if first.mc_per_seed is None else np.concatenate([r.mc_per_seed for r in results]),
+        generator_mc_per_seed=(None if first.generator_mc_per_seed is None
+                               else np.concatenate([r.generator_mc_per_seed for r in results])),
     )
