@@ -14,6 +14,7 @@ _limit_lapack_threads()
 del _limit_lapack_threads
 
 from . import data as data  # noqa: E402
+from . import distributed as distributed  # noqa: E402
 from . import solvers as solvers  # noqa: E402
 from . import spectra as spectra  # noqa: E402
 from . import theory as theory  # noqa: E402
@@ -32,6 +33,7 @@ __all__ = [
     "SimulationResult",
     "Spectrum",
     "data",
+    "distributed",
     "simulate_chain",
     "solvers",
     "spectra",

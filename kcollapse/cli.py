@@ -213,27 +213,34 @@ def problem_config(args: argparse.Namespace, spec: Any, **extra: Any) -> dict[st
 
 
 def run_simulation(spec, config, ridges, *, n_seeds: int, seed: int, batch_size: int | None, memory_budget: int,
-                   progress: Progress | None, per_mode: bool = False):
+                   progress: Progress | None, per_mode: bool = False, estimator: str = "conditional",
+                   devices: int | None = None):
     """Run seeds in chunks so that an interrupt keeps every completed chunk.
 
     Returns ``(result, interrupted)``; ``result`` is ``None`` if no chunk completed.
     """
     import jax
 
-    from .simulate import merge_results, simulate_chain
+    from .distributed import simulate_chain
+    from .simulate import merge_results
     from .simulate._driver import auto_batch_size
 
     key = jax.random.key(seed)
+    n_dev = devices or jax.local_device_count()
     if batch_size is None:
         # several chunks for long runs, so progress is visible and an interrupt loses little
-        batch_size = auto_batch_size(spec, config, len(ridges), n_seeds, memory_budget, per_mode,
-                                     max_batch=max(8, -(-n_seeds // 8)))
+        per_host = -(-n_seeds // jax.process_count())
+        batch_size = jax.process_count() * n_dev * auto_batch_size(
+            spec, config, len(ridges), -(-per_host // n_dev), memory_budget, per_mode,
+            max_batch=max(8, -(-per_host // (8 * n_dev))), estimator=estimator)
     parts, interrupted = [], False
     try:
         for start in range(0, n_seeds, batch_size):
             size = min(batch_size, n_seeds - start)
-            parts.append(simulate_chain(key, spec, config, ridges, size, seed_offset=start, batch_size=batch_size,
-                                        memory_budget=memory_budget, per_mode=per_mode))
+            # each chunk is split over processes (kcollapse.distributed) and local devices
+            parts.append(simulate_chain(key, spec, config, ridges, size, seed_offset=start,
+                                        memory_budget=memory_budget, per_mode=per_mode, estimator=estimator,
+                                        devices=devices))
             if progress is not None:
                 progress(start + size, n_seeds)
     except KeyboardInterrupt:
@@ -281,10 +288,24 @@ def _result_arrays(result) -> dict[str, Any]:
         generations=result.generations, ridges=result.ridges, test_error_per_seed=result.per_seed,
         generator_error_per_seed=result.generator_per_seed, seed_indices=result.seed_indices,
     )
+    if result.mc_per_seed is not None:
+        arrays["monte_carlo_test_error_per_seed"] = result.mc_per_seed
+        arrays["monte_carlo_generator_error_per_seed"] = result.generator_mc_per_seed
     if result.per_mode_mean is not None:
         arrays["per_mode_mean"] = result.per_mode_mean
         arrays["eigenvalues"] = np.asarray(result.spectrum.eigenvalues)
     return arrays
+
+
+def estimator_metadata(result) -> dict[str, Any]:
+    """How the per-seed errors were estimated, and the paired check of conditional vs Monte Carlo."""
+    meta: dict[str, Any] = {"estimator": result.estimator}
+    if result.estimator == "conditional":
+        meta["estimator_note"] = ("per-seed error = E[test error | sampled designs], exact over all label noise; "
+                                  "same expectation as Monte Carlo, smaller variance")
+        if result.n_seeds >= 2:
+            meta["conditional_vs_monte_carlo_max_abs_z"] = float(np.max(np.abs(result.estimator_agreement())))
+    return meta
 
 
 def _write_outputs(args, payload: dict[str, Any], arrays: dict[str, Any]) -> list[str]:
@@ -317,14 +338,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     progress = Progress("simulate", enabled=not args.quiet)
     result, interrupted = run_simulation(spec, config, ridges, n_seeds=n_seeds, seed=args.seed,
                                          batch_size=args.batch_size, memory_budget=budget, progress=progress,
-                                         per_mode=args.per_mode)
+                                         per_mode=args.per_mode, estimator=args.estimator, devices=args.devices)
     if result is None:
         print("kcollapse simulate: interrupted before any seed completed; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
     rows = simulation_rows(result, generations)
     payload = {
         "config": problem_config(args, spec, seeds=n_seeds, seed=args.seed, seeds_completed=result.n_seeds,
-                                 interrupted=interrupted, generator_fallbacks=result.generator_fallbacks),
+                                 interrupted=interrupted, generator_fallbacks=result.generator_fallbacks,
+                                 **estimator_metadata(result)),
         "environment": _io.environment(args.dtype),
         "results": rows,
     }
@@ -335,6 +357,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"kcollapse simulate: {args.spectrum} d={args.d} T={args.T} T0={args.T0} sigma={args.sigma} "
               f"sigma0={args.sigma0} mode={args.mode} design={args.design} seeds={result.n_seeds} ({args.dtype})")
         print("test error = ||w_hat - w0||_Sigma^2 (excess risk), ridge normalised as (X^T X/T + ridge I)^-1 X^T y/T")
+        print(f"estimator: {result.estimator}" + (" (per seed: expected error over all label noise given the designs)"
+                                                  if result.estimator == "conditional" else ""))
         print(_fmt_table(rows, [("n", "n", "d"), ("ridge", "ridge", ".4g"), ("test_error", "test_error", ".6g"),
                                 ("sem", "sem", ".2g"), ("generator_error", "gen_error", ".6g"), ("seeds", "seeds", "d")]))
     for w in written:
@@ -422,7 +446,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     budget = int(_checks.check_positive_float("--memory-budget-mb", args.memory_budget_mb) * 2**20)
     result, interrupted = run_simulation(spec, config, ridges, n_seeds=n_seeds, seed=args.seed,
                                          batch_size=args.batch_size, memory_budget=budget,
-                                         progress=Progress("compare", enabled=not args.quiet), per_mode=args.per_mode)
+                                         progress=Progress("compare", enabled=not args.quiet), per_mode=args.per_mode,
+                                         estimator=args.estimator, devices=args.devices)
     if result is None:
         print("kcollapse compare: interrupted before any seed completed; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -439,7 +464,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     summary = {"max_abs_z": max_z, "max_abs_relative_gap": max_rel, "points": len(rows)}
     payload = {
         "config": problem_config(args, spec, finite_size=args.finite_size, theorem=th.theorem, seeds=n_seeds,
-                                 seed=args.seed, seeds_completed=result.n_seeds, interrupted=interrupted),
+                                 seed=args.seed, seeds_completed=result.n_seeds, interrupted=interrupted,
+                                 **estimator_metadata(result)),
         "environment": _io.environment(args.dtype),
         "results": rows,
         "summary": summary,
@@ -619,6 +645,25 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         importlib.import_module(module).add_args(p)
 
 
+def _join_distributed(args: argparse.Namespace) -> None:
+    """``--distributed``: join the job; processes other than 0 compute but neither print nor write."""
+    import jax
+
+    from . import distributed
+
+    # The collectives library logs to the C-level stdout; keep stdout for our results (--json) by
+    # pointing file descriptor 1 at stderr and writing Python's stdout to a copy of the original.
+    sys.stdout.flush()
+    real_stdout = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(real_stdout, "w", buffering=1)
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    if jax.process_index() != 0:
+        args.out = args.csv = None
+        args.quiet = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
+
+
 def run_model_command(args: argparse.Namespace) -> int:
     """Run ``simulate``/``theory``/``compare`` for a ``--model`` other than the chain; shared output layout."""
     from . import _io
@@ -651,6 +696,20 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=None, help="seeds per compiled call (default: from the memory budget)")
     g.add_argument("--memory-budget-mb", type=float, default=1024.0, help="memory one batch may use (default: 1024)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--estimator", choices=("conditional", "monte-carlo"), default="conditional",
+                   help="conditional: each seed's expected error over all label noise given its designs (exact, "
+                   "same mean, far smaller SEM; the Monte Carlo values of the same draws go to --out's .npz); "
+                   "monte-carlo: the error of the sampled run (default: conditional)")
+    g.add_argument("--devices", type=int, default=None,
+                   help="local devices to split the seeds over (default: all of this process's devices)")
+    g = p.add_argument_group("multi-host (jax.distributed; run the same command on every process)")
+    g.add_argument("--distributed", action="store_true",
+                   help="join a jax.distributed job; each process simulates its share of the seeds, process 0 "
+                   "prints and writes. Coordinates from the flags below or KCOLLAPSE_COORDINATOR, "
+                   "KCOLLAPSE_NUM_PROCESSES, KCOLLAPSE_PROCESS_ID (or a cluster JAX detects: SLURM, MPI)")
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0's coordinator service")
+    g.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the job")
+    g.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
 
 
 def _add_theory_args(p: argparse.ArgumentParser) -> None:
@@ -662,7 +721,7 @@ def _add_theory_args(p: argparse.ArgumentParser) -> None:
 def _add_output_args(p: argparse.ArgumentParser, *, npz: str) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--per-mode", action="store_true",
-                   help="also compute the per-eigenmode error lambda_i (w_i - c_i)^2 (written to --out's .npz)")
+                   help="also compute the per-eigenmode error lambda_i (w_i - c_i)^2, Monte Carlo values of the same draws (written to --out's .npz)")
     g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     g.add_argument("--out", metavar="PATH", help=f"write the JSON to PATH and {npz} to PATH's .npz")
     g.add_argument("--csv", metavar="PATH", help="write the results table as CSV")
@@ -678,6 +737,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     prog = f"kcollapse {args.command}"
+    if getattr(args, "distributed", False):
+        try:
+            _join_distributed(args)
+        except ValueError as e:
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     if os.environ.get("KCOLLAPSE_DEBUG"):  # developers: full tracebacks
         return int(args.func(args) or 0)
     try:

@@ -182,7 +182,7 @@ def test_compare_json(capsys, tmp_path):
 
 def test_interrupt_keeps_completed_seeds(capsys, tmp_path, monkeypatch):
     """Ctrl-C after the first chunk: exit 130, the completed seeds are written, marked interrupted."""
-    import kcollapse.simulate as ks
+    import kcollapse.distributed as ks  # the CLI runs each chunk through kcollapse.distributed
 
     real = ks.simulate_chain
     calls = {"n": 0}
