@@ -34,6 +34,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import NamedTuple
 
 import jax
@@ -198,6 +199,43 @@ def _check_xy(X: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     return X, y
 
 
+def available_memory_bytes() -> int | None:
+    """Memory a new array can use on the default device: free device memory on accelerators
+    (``memory_stats``), available physical memory on CPU; ``None`` when unknown.
+    ``KCOLLAPSE_MEMORY_LIMIT_MB`` overrides it (a user cap, and how the tests exercise the error)."""
+    env = os.environ.get("KCOLLAPSE_MEMORY_LIMIT_MB")
+    if env:
+        return int(float(env) * 2**20)
+    try:
+        dev = jax.devices()[0]
+        if dev.platform != "cpu":
+            stats = dev.memory_stats() or {}
+            if "bytes_limit" in stats:
+                return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+            return None
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError, RuntimeError):
+        return None
+
+
+def _check_fit_memory(T: int, d: int, k: int, form: str, itemsize: int, n_factors: int = 2) -> None:
+    """Raise :class:`MemoryError` (a clear one, before allocating) when one fit cannot fit.
+
+    The working set of a fit is the Gram of side ``r = d`` (primal) or ``T`` (dual) plus its
+    factor (``n_factors`` r x r arrays), plus the targets/right-hand sides.
+    """
+    r = d if form == "primal" else T
+    need = (n_factors * r * r + (r + T) * k) * itemsize
+    have = available_memory_bytes()
+    if have is not None and need > have:
+        other = "dual (T x T)" if form == "primal" else "primal (d x d)"
+        raise MemoryError(
+            f"this {form} fit needs about {need / 2**30:.1f} GiB ({n_factors} {r} x {r} Gram/factor arrays) but "
+            f"only {have / 2**30:.1f} GiB is available; use form='{other.split()[0]}' ({other} system), "
+            f"float32, fewer samples/features, or random features (kcollapse.kernels)"
+        )
+
+
 def eigh_factor(X: ArrayLike, *, form: str = "auto") -> EighFactor:
     """Factor the Gram of ``X`` once (``X^T X`` if primal, ``X X^T`` if dual).
 
@@ -209,6 +247,8 @@ def eigh_factor(X: ArrayLike, *, form: str = "auto") -> EighFactor:
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(jnp.result_type(float))
     form = _resolve_form(form, X.shape[0], X.shape[1])
+    if not isinstance(X, jax.core.Tracer):
+        _check_fit_memory(X.shape[0], X.shape[1], 1, form, X.dtype.itemsize, n_factors=3)
     gram = _mm(X.T, X) if form == "primal" else _mm(X, X.T)
     mu, V = jnp.linalg.eigh(gram)
     return EighFactor(mu, V, X, form)
@@ -281,6 +321,8 @@ def ridge(
     _checks.check_choice("solver", solver, ("auto", "cholesky", "eigh"))
     T, d = X.shape
     form = _resolve_form(form, T, d)
+    if not isinstance(X, jax.core.Tracer):
+        _check_fit_memory(T, d, 1 if y.ndim == 1 else y.shape[1], form, X.dtype.itemsize)
     if solver == "auto":
         solver = "cholesky" if _is_concrete_positive(ridge) else "eigh"
     ridge = jnp.asarray(ridge, X.dtype)

@@ -8,6 +8,7 @@ import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
 
+import kcollapse as kc
 from kcollapse import solvers
 
 
@@ -157,3 +158,15 @@ def test_bad_shapes_and_values():
     Xn[0, 0] = np.nan
     with pytest.raises(ValueError, match="X must be finite"):
         solvers.ridge(Xn, y, 0.1)
+
+
+def test_single_fit_too_large_is_a_clear_memory_error(monkeypatch):
+    """Before allocating: a MemoryError naming the size and the ways out, not an OOM crash."""
+    monkeypatch.setenv("KCOLLAPSE_MEMORY_LIMIT_MB", "1")
+    X = np.ones((600, 400))  # primal: two 400 x 400 float64 arrays = 2.4 MiB > 1 MiB
+    with pytest.raises(MemoryError, match=r"primal fit needs about .* GiB .* use form='dual'"):
+        kc.solvers.ridge(X, np.ones(600), 0.1)
+    with pytest.raises(MemoryError, match="fit needs about"):
+        kc.solvers.eigh_factor(X)
+    monkeypatch.setenv("KCOLLAPSE_MEMORY_LIMIT_MB", "100")
+    assert kc.solvers.ridge(X[:, :5], np.ones(600), 0.1).shape == (5,)
