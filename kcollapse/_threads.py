@@ -1,10 +1,11 @@
 """Keep the LAPACK that JAX's CPU backend calls single-threaded.
 
 On CPU, JAX's ``eigh``/``cholesky``/``triangular_solve`` custom calls run SciPy's bundled
-OpenBLAS *from inside XLA's own thread pool*. With OpenBLAS's threading on (its default), runs
-under CPU contention were seen to deadlock (all threads idle, the caller blocked forever): 7 of 8
-runs of the D-Fig1 chain with a competing process. With one OpenBLAS thread per call: none. XLA
-already parallelises across the batch, so nothing is lost.
+OpenBLAS *from inside XLA's own thread pool*. Nested thread pools oversubscribe the cores, and on
+jax 0.10.2 runs under CPU contention hung (7 of 8 with OpenBLAS threaded, 0 of 8 with one thread
+per call). The root cause of those hangs was later found to be jaxlib 0.10's own nested batch map
+over XLA's pool (see benchmarks/README.md, "Stalls"; jax 0.10.x is excluded by the package
+requirements); keeping OpenBLAS single-threaded inside XLA's pool remains the safe choice.
 
 OpenBLAS reads ``OPENBLAS_NUM_THREADS`` only when it is loaded, so this must run before SciPy's
 LAPACK is first imported (JAX imports it lazily, at the first linear-algebra call). The variable is
