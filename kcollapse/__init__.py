@@ -15,6 +15,7 @@ del _limit_lapack_threads
 
 from . import data as data  # noqa: E402
 from . import distributed as distributed  # noqa: E402
+from . import gaussian as gaussian  # noqa: E402
 from . import solvers as solvers  # noqa: E402
 from . import spectra as spectra  # noqa: E402
 from . import theory as theory  # noqa: E402
@@ -34,6 +35,7 @@ __all__ = [
     "Spectrum",
     "data",
     "distributed",
+    "gaussian",
     "simulate_chain",
     "solvers",
     "spectra",
