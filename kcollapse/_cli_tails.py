@@ -1,13 +1,233 @@
-"""CLI for ``--model`` (placeholder until the model lands; see kcollapse.cli.MODEL_MODULES)."""
+"""CLI for ``--model tails``: the Zipf/Hutter model of A Tale of Tails (shared/THEORY.md §5).
+
+``kcollapse {theory,simulate,compare} --model tails --tail-scenario S ...``; see ``--help``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import math
+from typing import Any
 
-def add_args(parser) -> None:
-    """Add this model's flags to ``parser`` in its own argument group."""
+import numpy as np
+
+from . import _checks
+from ._conventions import CONVENTIONS
+
+__all__ = ["add_args", "run"]
+
+_SCENARIOS = ("clean", "top-k", "narrow", "grokking", "narrow-mix", "buy-tail", "real-plus-ai", "generations")
+
+#: flag -> scenarios it applies to
+_FLAG_SCENARIOS = {
+    "--tail-k": ("top-k", "grokking", "buy-tail", "real-plus-ai"),
+    "--tail-start": ("buy-tail",),
+    "--tail-beta-ai": ("narrow", "narrow-mix"),
+    "--tail-temperature": ("narrow", "narrow-mix"),
+    "--tail-fraction": ("grokking", "narrow-mix", "buy-tail"),
+    "--tail-real-samples": ("real-plus-ai",),
+}
+_REQUIRED = {
+    "top-k": ("--tail-k",), "grokking": ("--tail-k", "--tail-fraction"), "buy-tail": ("--tail-k", "--tail-start"),
+    "real-plus-ai": ("--tail-k", "--tail-real-samples"), "narrow-mix": ("--tail-fraction",),
+}
+
+TAILS_CONVENTIONS = {
+    "model": "Hutter LLM (A Tale of Tails, arXiv:2402.07043v2 §2.1): memorises the tokens seen in training, "
+    "abstains otherwise",
+    "real_law": "p_i = i^-beta / zeta(beta), i = 1, 2, ... (infinite vocabulary)",
+    "test_error": "p-mass of the tokens not seen in training = sum_i p_i (1 - q_i)^T for T iid draws from q",
+    "theory": "exact expectation on the infinite vocabulary (explicit sum + Euler-Maclaurin tail, rel. error < 1e-10)",
+    "simulation": "T tokens drawn by inverse CDF on 1..N (N = --zipf-vocab), tokens > N never learned: the "
+    "simulated mean is biased up by at most truncation_bound",
+    "sem": CONVENTIONS["sem"],
+    "z": "(simulation - theory)/max(sem, sem_bound, 1e-12); sem_bound = sqrt(sum_i p_i^2 u_i (1 - u_i)/seeds), u_i = "
+    "P(token i unseen), bounds the true SEM (unseen indicators are negatively associated); it matters where no seed "
+    "misses a rare token (plateaus), so the sample SEM is 0; 1e-12 is the float64 round-off floor. sem_bound is "
+    "not available (null) for generations n >= 1",
+}
 
 
-def run(command, args) -> dict:
+def _size(text: str) -> int:
+    """A training size: an integer, also written as ``1e6``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (an integer such as 1000 or 1e6)") from None
+    if not (math.isfinite(value) and value.is_integer()):
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (an integer such as 1000 or 1e6)")
+    return int(value)
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    """Add the tails flags (all ``--zipf-*``/``--tail-*``) in their own argument group."""
+    g = parser.add_argument_group(
+        "tails model (--model tails; A Tale of Tails, shared/THEORY.md §5). Uses the shared --T (or --tail-T), "
+        "--T0 and --generations (scenario 'generations' only), --seeds, --seed, --json, --out, --csv, --quiet")
+    g.add_argument("--tail-scenario", choices=_SCENARIOS, default="clean",
+                   help="training data of the Hutter LLM: clean (T draws from p); top-k (p cut at --tail-k, Thm 2.1); "
+                   "narrow (Zipf(beta') with beta' = --tail-beta-ai or beta/--tail-temperature, Cor 2.3); "
+                   "grokking (fraction pi of p + top-k, Thm 3.2); narrow-mix (pi p + narrowed, Thm C.2); "
+                   "buy-tail (top-k AI data + real data on i >= --tail-start, Thm 3.1); real-plus-ai "
+                   "(--tail-real-samples clean draws + T top-k draws, Cor 3.3); generations (T draws from the n-th "
+                   "empirical resampling of --T0 tokens, n in --generations; Cor 2.2 / Thm 2.4) (default: clean)")
+    g.add_argument("--zipf-beta", type=float, default=1.5, metavar="BETA",
+                   help="Zipf exponent beta > 1 of the real law p_i ∝ i^-beta (default: 1.5)")
+    g.add_argument("--tail-T", type=_size, nargs="+", default=None, metavar="T",
+                   help="grid of training sizes T (AI draws for real-plus-ai); default: the single --T")
+    g.add_argument("--tail-k", type=int, default=None, metavar="K", help="top-k cut-off k of the AI law")
+    g.add_argument("--tail-beta-ai", type=float, default=None, metavar="BETA_AI",
+                   help="exponent beta' > 1 of the narrowed AI law (narrow, narrow-mix)")
+    g.add_argument("--tail-temperature", type=float, default=None, metavar="TAU",
+                   help="temperature tau: beta' = beta/tau (tau < 1 narrows the tail); instead of --tail-beta-ai")
+    g.add_argument("--tail-fraction", type=float, default=None, metavar="PI",
+                   help="clean fraction pi in [0, 1] of every draw (grokking, narrow-mix; buy-tail: weight of the "
+                   "tail data, default P(i >= start))")
+    g.add_argument("--tail-start", type=int, default=None, metavar="N", help="first index of the bought real tail (buy-tail)")
+    g.add_argument("--tail-real-samples", type=_size, default=None, metavar="T_REAL",
+                   help="clean draws in every training set (real-plus-ai)")
+    g.add_argument("--zipf-vocab", type=int, default=1 << 20, metavar="N",
+                   help="simulator vocabulary N; tokens > N are drawn as one never-learned outcome, which biases the "
+                   "simulated mean up by at most the reported truncation_bound (default: 2^20)")
+
+
+def _given(args: argparse.Namespace, flag: str) -> bool:
+    return getattr(args, flag.lstrip("-").replace("-", "_")) is not None
+
+
+def build_config(args: argparse.Namespace):
+    """Validate the tails flags and build the :class:`~kcollapse.tails.TailsConfig`."""
     from .cli import UsageError
+    from .tails import TailsConfig
 
-    raise UsageError(f"--model {args.model} is not implemented yet")
+    sc = args.tail_scenario
+    beta = _checks.check_positive_float("--zipf-beta", args.zipf_beta)
+    if not beta > 1:
+        raise UsageError(f"--zipf-beta must be > 1 (a normalisable Zipf law), got {beta}")
+    for flag, scenarios in _FLAG_SCENARIOS.items():
+        if _given(args, flag) and sc not in scenarios:
+            raise UsageError(f"{flag} does not apply to --tail-scenario {sc} (only to {', '.join(scenarios)})")
+    for flag in _REQUIRED.get(sc, ()):
+        if not _given(args, flag):
+            raise UsageError(f"--tail-scenario {sc} needs {flag}")
+    if sc in ("narrow", "narrow-mix") and _given(args, "--tail-beta-ai") == _given(args, "--tail-temperature"):
+        raise UsageError(f"--tail-scenario {sc} needs exactly one of --tail-beta-ai or --tail-temperature")
+    sizes = args.tail_T if args.tail_T is not None else [args.T]
+    for T in sizes:
+        _checks.check_int("--tail-T" if args.tail_T is not None else "--T", T, minimum=1)
+    kw: dict[str, Any] = {}
+    if args.tail_k is not None:
+        kw["k"] = _checks.check_int("--tail-k", args.tail_k, minimum=1)
+    if args.tail_start is not None:
+        kw["start"] = _checks.check_int("--tail-start", args.tail_start, minimum=1)
+    if args.tail_fraction is not None:
+        kw["fraction"] = _checks.check_fraction("--tail-fraction", args.tail_fraction)
+    if args.tail_temperature is not None:
+        tau = _checks.check_positive_float("--tail-temperature", args.tail_temperature)
+        kw["beta_ai"] = beta / tau
+        if not kw["beta_ai"] > 1:
+            raise UsageError(f"--tail-temperature {tau} gives beta' = beta/tau = {kw['beta_ai']:.4g} <= 1; need tau < beta")
+    if args.tail_beta_ai is not None:
+        kw["beta_ai"] = _checks.check_positive_float("--tail-beta-ai", args.tail_beta_ai)
+        if not kw["beta_ai"] > 1:
+            raise UsageError(f"--tail-beta-ai must be > 1, got {kw['beta_ai']}")
+    if args.tail_real_samples is not None:
+        kw["real_samples"] = _checks.check_int("--tail-real-samples", args.tail_real_samples, minimum=1)
+    generations = [0]
+    if sc == "generations":
+        for n in args.generations:
+            _checks.check_int("--generations", n, minimum=0)
+        generations = sorted(set(args.generations))
+        kw["generator_samples"] = _checks.check_int("--T0", args.T0, minimum=1)
+        kw["n_generations"] = max(generations)
+    cfg = TailsConfig(scenario=sc, beta=beta, sample_sizes=tuple(int(t) for t in sizes), **kw).validate()
+    return cfg, generations
+
+
+def _config_dict(args, cfg, **extra) -> dict[str, Any]:
+    out = {"scenario": cfg.scenario, "theorem": cfg.theorem, **cfg.as_dict(), "conventions": dict(TAILS_CONVENTIONS)}
+    out.update(extra)
+    return out
+
+
+def run(command: str, args: argparse.Namespace) -> dict:
+    """``simulate``/``theory``/``compare`` for ``--model tails`` (layout: kcollapse.cli.MODEL_MODULES)."""
+    import jax
+
+    from .cli import UsageError
+    from .tails import predict_tails, simulate_tails
+
+    cfg, generations = build_config(args)
+    if command == "theory":
+        try:
+            th = predict_tails(cfg)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        rows = [{"n": int(n), "T": int(T), "test_error": float(th.total[n, j]),
+                 "leading_order": float(th.leading_order[n, j]), "theorem": th.theorem}
+                for n in generations for j, T in enumerate(cfg.sample_sizes)]
+        return {
+            "config": _config_dict(args, cfg, leading_order_law=th.law),
+            "results": rows,
+            "columns": [("n", "n", "d"), ("T", "T", "d"), ("test_error", "exact", ".6g"),
+                        ("leading_order", "leading order", ".6g")],
+            "title": f"{th.theorem}; exact sum_i p_i (1 - q_i)^T, beta={cfg.beta:g}",
+            "summary_line": f"leading order: {th.law}",
+        }
+    n_seeds = _checks.check_int("--seeds", args.seeds, minimum=2 if command == "compare" else 1)
+    seed = _checks.check_int("--seed", args.seed, minimum=0)
+    vocab = _checks.check_int("--zipf-vocab", args.zipf_vocab, minimum=16)
+    batch = None if args.batch_size is None else _checks.check_int("--batch-size", args.batch_size, minimum=1)
+    budget = int(_checks.check_positive_float("--memory-budget-mb", args.memory_budget_mb) * 2**20)
+    th = None
+    if command == "compare":
+        try:
+            th = predict_tails(cfg)  # fail fast, before simulating
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    try:
+        sim = simulate_tails(jax.random.key(seed), cfg, n_seeds, vocab=vocab, batch_size=batch, memory_budget=budget)
+    except ValueError as e:
+        raise UsageError(str(e).replace("vocab=", "--zipf-vocab ").replace("pass vocab", "pass --zipf-vocab")) from None
+    arrays = {"sample_sizes": sim.sample_sizes, "generations": sim.generations, "test_error_per_seed": sim.per_seed,
+              "seed_indices": sim.seed_indices, "truncation_bound": sim.truncation_bound}
+    extra = dict(seeds=n_seeds, seed=seed, vocab=vocab)
+    if command == "simulate":
+        rows = [{"n": int(n), "T": int(T), "test_error": float(sim.mean[n, j]), "sem": float(sim.sem[n, j]),
+                 "seeds": n_seeds, "truncation_bound": float(sim.truncation_bound[j])}
+                for n in generations for j, T in enumerate(cfg.sample_sizes)]
+        return {
+            "config": _config_dict(args, cfg, **extra),
+            "results": rows,
+            "columns": [("n", "n", "d"), ("T", "T", "d"), ("test_error", "test_error", ".6g"), ("sem", "sem", ".2g"),
+                        ("seeds", "seeds", "d")],
+            "title": f"{cfg.theorem}; beta={cfg.beta:g}, {n_seeds} seeds, vocabulary N={vocab}",
+            "arrays": arrays,
+        }
+    rows = []
+    for n in generations:
+        for j, T in enumerate(cfg.sample_sizes):
+            theo, s, e = float(th.total[n, j]), float(sim.mean[n, j]), float(sim.sem[n, j])
+            bound = float(th.per_seed_sd_bound[n, j]) / math.sqrt(n_seeds)
+            used = max(e if math.isnan(bound) else max(e, bound), 1e-12)
+            z = (s - theo) / used
+            rel = (s - theo) / abs(theo) if theo != 0 else (0.0 if s == 0 else math.inf)
+            rows.append({"n": int(n), "T": int(T), "theory": theo, "simulation": s, "sem": e,
+                         "sem_bound": None if math.isnan(bound) else bound, "z": z,
+                         "relative_gap": rel, "seeds": n_seeds, "truncation_bound": float(sim.truncation_bound[j]),
+                         "leading_order": float(th.leading_order[n, j])})
+    max_z = max(abs(r["z"]) for r in rows)
+    max_rel = max(abs(r["relative_gap"]) for r in rows)
+    summary = {"max_abs_z": max_z, "max_abs_relative_gap": max_rel, "points": len(rows),
+               "max_truncation_bound": float(np.max(sim.truncation_bound))}
+    return {
+        "config": _config_dict(args, cfg, leading_order_law=th.law, **extra),
+        "results": rows,
+        "summary": summary,
+        "columns": [("n", "n", "d"), ("T", "T", "d"), ("theory", "theory", ".6g"), ("simulation", "simulation", ".6g"),
+                    ("sem", "± sem", ".2g"), ("z", "z", "+.2f"), ("relative_gap", "rel. gap", "+.2%")],
+        "title": f"{cfg.theorem}; beta={cfg.beta:g}, {n_seeds} seeds, vocabulary N={vocab}",
+        "summary_line": (f"summary: max |z| = {max_z:.2f}, max |relative gap| = {max_rel:.2%} over {len(rows)} points "
+                         f"(truncation bias <= {np.max(sim.truncation_bound):.1e})"),
+        "arrays": {**arrays, "theory": th.total},
+    }
