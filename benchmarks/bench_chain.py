@@ -129,7 +129,7 @@ p = json.loads(sys.argv[1])
 spectrum = kc.spectra.isotropic(p["d"], dtype="float64")
 cfg = kc.ChainConfig(samples_per_generation=p["T0"], downstream_samples=p["T"], n_generations=p["n_max"],
                      generator_noise=p["sigma0"], label_noise=p["sigma"])
-res = kc.simulate_chain(jax.random.key(0), spectrum, cfg, ridges=p["ridges"], n_seeds=p["seeds"], sampler=p["sampler"])
+res = kc.simulate_chain(jax.random.key(0), spectrum, cfg, ridges=p["ridges"], n_seeds=p["seeds"], sampler=p["sampler"], estimator="monte-carlo")
 np.save(p["out"], res.per_seed)
 """
 
@@ -217,7 +217,7 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
     out["samplers"] = {}
     for sampler in task["samplers"]:
         def run():
-            return kc.simulate_chain(key, spectrum, cfg, ridges=ridges, n_seeds=n_seeds, sampler=sampler)
+            return kc.simulate_chain(key, spectrum, cfg, ridges=ridges, n_seeds=n_seeds, sampler=sampler, estimator="monte-carlo")
 
         t0 = time.perf_counter()
         res = run()  # compile + run (per_seed is already numpy: the clock stops after the transfer)
