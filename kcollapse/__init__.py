@@ -18,6 +18,7 @@ from . import distributed as distributed  # noqa: E402
 from . import gaussian as gaussian  # noqa: E402
 from . import solvers as solvers  # noqa: E402
 from . import spectra as spectra  # noqa: E402
+from . import strong as strong  # noqa: E402
 from . import tails as tails  # noqa: E402
 from . import theory as theory  # noqa: E402
 from ._conventions import CONVENTIONS as CONVENTIONS  # noqa: E402
@@ -40,6 +41,7 @@ __all__ = [
     "simulate_chain",
     "solvers",
     "spectra",
+    "strong",
     "tails",
     "test_error",
     "theory",
