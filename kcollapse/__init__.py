@@ -14,8 +14,10 @@ _limit_lapack_threads()
 del _limit_lapack_threads
 
 from . import data as data  # noqa: E402
+from . import datasets as datasets  # noqa: E402
 from . import distributed as distributed  # noqa: E402
 from . import gaussian as gaussian  # noqa: E402
+from . import kernels as kernels  # noqa: E402
 from . import solvers as solvers  # noqa: E402
 from . import spectra as spectra  # noqa: E402
 from . import strong as strong  # noqa: E402
@@ -36,8 +38,10 @@ __all__ = [
     "SimulationResult",
     "Spectrum",
     "data",
+    "datasets",
     "distributed",
     "gaussian",
+    "kernels",
     "simulate_chain",
     "solvers",
     "spectra",

@@ -26,3 +26,13 @@ __all__ = [
     "simulate_chain",
     "stage_keys",
 ]
+
+# The chain in dual (kernel) form on real inputs (kcollapse.simulate._kernel_chain).
+from ._kernel_chain import SAMPLINGS as SAMPLINGS  # noqa: E402
+from ._kernel_chain import KernelData as KernelData  # noqa: E402
+from ._kernel_chain import adaptive_ridge as adaptive_ridge  # noqa: E402
+from ._kernel_chain import b_exponent as b_exponent  # noqa: E402
+from ._kernel_chain import run_kernel_seed as run_kernel_seed  # noqa: E402
+from ._kernel_chain import simulate_kernel_chain as simulate_kernel_chain  # noqa: E402
+
+__all__ += ["SAMPLINGS", "KernelData", "adaptive_ridge", "b_exponent", "run_kernel_seed", "simulate_kernel_chain"]
