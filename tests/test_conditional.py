@@ -40,8 +40,15 @@ def conditional_oracle(key, spec, cfg, ridges):
     return risk, gen
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{v}" for v in c.values()))
-@pytest.mark.parametrize("T0,T", [(16, 14), (6, 11)])
+# Every mode/design/generator case at T0 > d and T0 < d; a representative half runs by default
+# (each case compiles its own chain), the rest with -m slow.
+_FAST = {(0, 16), (2, 16), (4, 16), (1, 6), (6, 6), (3, 16), (7, 6)}
+ORACLE_CASES = [pytest.param(case, T0, T, id="-".join(f"{v}" for v in case.values()) + f"-T0={T0}",
+                             marks=() if (i, T0) in _FAST else pytest.mark.slow)
+                for T0, T in [(16, 14), (6, 11)] for i, case in enumerate(CASES)]
+
+
+@pytest.mark.parametrize("case,T0,T", ORACLE_CASES)
 def test_conditional_risk_equals_linear_oracle(case, T0, T):
     """Same designs, all noise integrated out: moment-form recursion = explicit linear map."""
     spec = spectra.power_law(8, 1.5, 0.4)
@@ -67,7 +74,8 @@ PAIRED = [
 ]
 
 
-@pytest.mark.parametrize("case", PAIRED, ids=lambda c: "-".join(f"{v}" for v in c.values()))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=() if i in (0, 2, 4) else pytest.mark.slow) for i, c in
+                                  enumerate(PAIRED)], ids=lambda c: "-".join(f"{v}" for v in c.values()))
 def test_conditional_agrees_with_monte_carlo(case):
     """Paired z-test on every sampler (the Wishart paths have no numpy replay)."""
     case = dict(case)
