@@ -18,6 +18,8 @@ from . import datasets as datasets  # noqa: E402
 from . import distributed as distributed  # noqa: E402
 from . import gaussian as gaussian  # noqa: E402
 from . import kernels as kernels  # noqa: E402
+from . import optimize as optimize  # noqa: E402
+from . import scaling as scaling  # noqa: E402
 from . import solvers as solvers  # noqa: E402
 from . import spectra as spectra  # noqa: E402
 from . import strong as strong  # noqa: E402
@@ -42,6 +44,8 @@ __all__ = [
     "distributed",
     "gaussian",
     "kernels",
+    "optimize",
+    "scaling",
     "simulate_chain",
     "solvers",
     "spectra",
