@@ -238,7 +238,7 @@ def fit_power_law(
       ``(y_i/sem_i)^2`` (``Var log y ≈ (sem/y)^2``, delta method); unweighted without SEMs.
     * With offset: weighted nonlinear least squares ``sum ((y_i - A x_i^p - C)/sem_i)^2`` in linear
       space (relative weights ``1/y_i^2`` without SEMs), solved exactly for ``(A, C)`` at each ``p``
-      and minimised over ``p`` (a grid over ``exponent_bounds``, then Newton). ``C`` is not
+      and minimised over ``p`` (a grid over ``exponent_bounds``, then regula falsi on the derivative). ``C`` is not
       constrained to be ``>= 0``: a negative ``C`` within its error bar means no plateau is seen.
 
     Standard errors come from the inverse Fisher information. With SEMs and

@@ -52,6 +52,7 @@ def test_optimal_ridge_sweep_fits_ridge_exponent(capsys):
     assert s["ridge_exponent_fit"]["1"]["ell"] < 0.3  # fixed T0: lambda* levels off (ell -> 0, Cor 5.3 with b -> 0)
 
 
+@pytest.mark.slow
 def test_optimal_ridge_simulate(capsys, tmp_path):
     code, out, err = run(capsys, "optimal-ridge", *SIM, "--simulate", "--bootstrap", "200", "--grid-check", "0",
                          "--json")

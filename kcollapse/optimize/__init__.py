@@ -1,7 +1,7 @@
 """Optimal and adaptive regularisation, and crossovers, for the model-collapse chain.
 
-* optimal ridge from theory: :func:`optimal_ridge` -> :class:`OptimalRidge` (grid + safeguarded
-  Newton on ``log lambda`` with derivatives through ``kappa``; ``vmap``-able), and
+* optimal ridge from theory: :func:`optimal_ridge` -> :class:`OptimalRidge` (grid + bracketed
+  root of ``dE/dlog lambda``, the derivative through ``kappa``; ``vmap``-able), and
   :func:`optimal_ridge_batch` (broadcast tables of optima in one compiled call);
 * optimal ridge from simulation: :func:`empirical_optimal_ridge` (argmin of the seed-averaged curve,
   percentile-bootstrap CI over seeds) -> :class:`EmpiricalOptimalRidge`; :func:`grid_minimizer`;
