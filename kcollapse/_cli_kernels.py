@@ -312,24 +312,6 @@ def _ridge_values(rules, T: int, T0: int) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-def _chain_config(args, T: int, n_max: int):
-    from . import _checks
-    from .cli import UsageError
-    from .simulate import ChainConfig
-
-    if args.mode == "mix":
-        if args.synthetic_fraction is None:
-            raise UsageError("--mode mix needs --synthetic-fraction P with P in [0, 1]")
-        frac = _checks.check_fraction("--synthetic-fraction", args.synthetic_fraction)
-    else:
-        if args.synthetic_fraction is not None:
-            raise UsageError(f"--synthetic-fraction only applies to --mode mix (got --mode {args.mode})")
-        frac = 1.0
-    return ChainConfig(samples_per_generation=args.T0, downstream_samples=T, n_generations=n_max,
-                       generator_noise=args.sigma0, label_noise=args.sigma, generator_ridge=args.generator_ridge,
-                       synthetic_fraction=frac, mode=args.mode, design=args.design).validate()
-
-
 def _check_chain_flags(args) -> tuple[list[int], list[int]]:
     from . import _checks
     from .cli import UsageError
@@ -384,7 +366,7 @@ def cmd_kernel_simulate(args: argparse.Namespace) -> int:
 
     from . import _io
     from ._conventions import CONVENTIONS
-    from .cli import EXIT_INTERRUPTED, Progress, UsageError, _fmt_table, _write_outputs
+    from .cli import EXIT_INTERRUPTED, Progress, UsageError, _fmt_table, _write_outputs, chain_config
     from .kernels import kernel_chain_theory
     from .simulate import KernelData, simulate_kernel_chain
     from .simulate._kernel_chain import kernel_bytes_per_seed
@@ -394,7 +376,7 @@ def cmd_kernel_simulate(args: argparse.Namespace) -> int:
     Ts, gens = _check_chain_flags(args)
     n_max = max(gens)
     for T in Ts:  # validate the whole grid before any work
-        _chain_config(args, T, n_max)
+        chain_config(args, T, n_max)
     pool, test_set, data_info = _load(args, test=True)
     if args.sampling == "without-replacement" and max(Ts + [args.T0]) > pool.n_samples:
         raise UsageError(f"--sampling without-replacement: T or T0 exceeds the pool of {pool.n_samples} inputs")
@@ -420,7 +402,7 @@ def cmd_kernel_simulate(args: argparse.Namespace) -> int:
     t_sim = time.perf_counter()
     try:
         for T in Ts:
-            cfg = _chain_config(args, T, n_max)
+            cfg = chain_config(args, T, n_max)
             ridges, ells = _ridge_values(rules, T, args.T0)
             th = None
             if not args.no_theory:

@@ -128,10 +128,29 @@ def _load_spectrum_file(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     return data[:, 0], (data[:, 1] if data.shape[1] == 2 else None)
 
 
+def _synthetic_fraction(args: argparse.Namespace) -> float:
+    """``--synthetic-fraction``: required with ``--mode mix``, refused otherwise (1.0 then)."""
+    if args.mode == "mix":
+        if args.synthetic_fraction is None:
+            raise UsageError("--mode mix needs --synthetic-fraction P with P in [0, 1]")
+        return _checks.check_fraction("--synthetic-fraction", args.synthetic_fraction)
+    if args.synthetic_fraction is not None:
+        raise UsageError(f"--synthetic-fraction only applies to --mode mix (got --mode {args.mode})")
+    return 1.0
+
+
+def chain_config(args: argparse.Namespace, T: int, n_max: int):
+    """The validated :class:`~kcollapse.ChainConfig` of the chain flags, with downstream size ``T``."""
+    from .simulate import ChainConfig
+
+    return ChainConfig(samples_per_generation=args.T0, downstream_samples=T, n_generations=n_max,
+                       generator_noise=args.sigma0, label_noise=args.sigma, generator_ridge=args.generator_ridge,
+                       synthetic_fraction=_synthetic_fraction(args), mode=args.mode, design=args.design).validate()
+
+
 def build_problem(args: argparse.Namespace):
     """Validate the problem flags and build ``(spectrum, config, ridges, generations)``."""
     from . import spectra
-    from .simulate import ChainConfig
 
     d = _checks.check_int("--d", args.d, minimum=1)
     for name in ("T", "T0"):
@@ -142,14 +161,7 @@ def build_problem(args: argparse.Namespace):
         _checks.check_nonneg_float("--ridge", lam)
     for n in args.generations:
         _checks.check_int("--generations", n, minimum=0)
-    if args.mode == "mix":
-        if args.synthetic_fraction is None:
-            raise UsageError("--mode mix needs --synthetic-fraction P with P in [0, 1]")
-        frac = _checks.check_fraction("--synthetic-fraction", args.synthetic_fraction)
-    else:
-        if args.synthetic_fraction is not None:
-            raise UsageError(f"--synthetic-fraction only applies to --mode mix (got --mode {args.mode})")
-        frac = 1.0
+    _synthetic_fraction(args)  # fail fast, before the spectrum
     if args.spectrum != "file" and args.spectrum_file:
         raise UsageError("--spectrum-file needs --spectrum file")
     if args.spectrum == "isotropic":
@@ -165,17 +177,7 @@ def build_problem(args: argparse.Namespace):
         if eig.shape[0] != d:
             raise UsageError(f"--spectrum-file has {eig.shape[0]} eigenvalues but --d is {d}; pass --d {eig.shape[0]}")
         spec = spectra.from_arrays(eig, coef, dtype=args.dtype)
-    config = ChainConfig(
-        samples_per_generation=args.T0,
-        downstream_samples=args.T,
-        n_generations=max(args.generations),
-        generator_noise=args.sigma0,
-        label_noise=args.sigma,
-        generator_ridge=args.generator_ridge,
-        synthetic_fraction=frac,
-        mode=args.mode,
-        design=args.design,
-    ).validate()
+    config = chain_config(args, args.T, max(args.generations))
     ridges = np.asarray(args.ridge, dtype=float)
     generations = np.asarray(sorted(set(args.generations)), dtype=int)
     return spec, config, ridges, generations

@@ -135,7 +135,7 @@ def _sharded_batch(keys: jax.Array, spectrum: Spectrum, config: ChainConfig, rid
 
 
 def _run_batch(keys, spectrum, config, ridges, per_mode, generator_solver, sampler, estimator, n_devices):
-    if n_devices > 1 and keys.shape[0] % n_devices == 0:
+    if n_devices > 1:  # the caller pads every batch to a multiple of n_devices
         mesh = _seed_mesh(n_devices)
         keys = jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds")))
         return _sharded_batch(keys, spectrum, config, ridges, per_mode, generator_solver, sampler, estimator, mesh)
