@@ -13,6 +13,14 @@ Sections (``--only`` picks some; all run in this one process, after a warm-up ca
   ridge grid; achieved GFLOP/s against the ``jnp.dot`` matmul peak measured in the same run.
 * **cost** — time of ``simulate_chain`` vs d, T, seeds and generations (log-log slopes, PNG).
 * **precision** — float32 vs float64 chain: agreement of the means (z) and the time ratio.
+* **kernel** — the kernel chain on real digits (scikit-learn's 1797 8x8 images, RBF kernel
+  ``gamma = 1/64``, target = label mod 2, standardised; T0 = 500, T = 1000, generations 0..5,
+  8 ridge values, 32 seeds): ``kcollapse.simulate.simulate_kernel_chain`` vs the plain loop a user
+  writes with scikit-learn ``KernelRidge(alpha = ridge*T, kernel="rbf")`` (one fit per generator,
+  one fit per (n, ridge) downstream) and vs the same loop with ``numpy.linalg.solve``. The loops
+  replay kcollapse's documented key schedule (indices and noise precomputed outside the clock), so
+  their per-seed errors must equal kcollapse's to round-off: an exact oracle, reported as the max
+  relative difference.
 
 Run::
 
@@ -210,10 +218,119 @@ def precision_section(q: bool) -> dict[str, Any]:
             "max_rel_diff_means": float(np.max(np.abs(r32.mean / r64.mean - 1)))}
 
 
+def _kernel_draws(key, i: int, N: int, T0: int, T: int, n_max: int) -> dict[str, np.ndarray]:
+    """Seed ``i``'s indices and noise, replayed from kcollapse's key schedule (simulate/_kernel_chain.py)."""
+    import jax
+    import jax.numpy as jnp
+
+    from kcollapse.simulate._chain import stage_keys
+
+    ks = stage_keys(jax.random.fold_in(key, i))
+    gen = []
+    for m in range(1, n_max + 1):
+        k_x, k_e = jax.random.split(jax.random.fold_in(ks.generator, m))
+        gen.append((np.asarray(jax.random.randint(k_x, (T0,), 0, N, dtype=jnp.int32)),
+                    np.asarray(jax.random.normal(k_e, (T0,), jnp.float64))))
+    k_x, k_e = jax.random.split(ks.downstream)
+    return {"gen": gen, "idx_d": np.asarray(jax.random.randint(k_x, (T,), 0, N, dtype=jnp.int32)),
+            "eps_d": np.asarray(jax.random.normal(k_e, (T,), jnp.float64))}
+
+
+def plain_kernel_chain(X, y, draws, p: dict[str, Any], how: str) -> np.ndarray:
+    """The plain loop for one seed: ``(n_max + 1, R)`` test errors (test set = the whole pool).
+
+    ``how="sklearn"``: ``KernelRidge(alpha=ridge*rows, kernel="rbf", gamma)`` for every fit;
+    ``how="numpy"``: the same fits as ``numpy.linalg.solve(K + ridge*rows*I, y)`` (kernel by numpy).
+    """
+    gamma, r0, s0, s, ridges = p["gamma"], p["generator_ridge"], p["sigma0"], p["sigma"], p["ridges"]
+
+    def rbf(A, B):
+        sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2 * A @ B.T
+        return np.exp(-gamma * np.maximum(sq, 0.0))
+
+    if how == "sklearn":
+        from sklearn.kernel_ridge import KernelRidge
+
+        def fit(Z, t, ridge):
+            m = KernelRidge(alpha=ridge * len(Z), kernel="rbf", gamma=gamma).fit(Z, t)
+            return m.predict
+    else:
+        def fit(Z, t, ridge):
+            a = np.linalg.solve(rbf(Z, Z) + ridge * len(Z) * np.eye(len(Z)), t)
+            return lambda W: rbf(W, Z) @ a
+
+    f_prev = None  # generation 0 is the clean target
+    Zd = X[draws["idx_d"]]
+    F_d = [y[draws["idx_d"]]]
+    for idx, e in draws["gen"]:
+        Z = X[idx]
+        labels = (y[idx] if f_prev is None else f_prev(Z)) + s0 * e
+        f_prev = fit(Z, labels, r0)
+        F_d.append(f_prev(Zd))
+    err = np.empty((len(F_d), len(ridges)))
+    for n, f in enumerate(F_d):
+        Y = f + s * draws["eps_d"]
+        for j, lam in enumerate(ridges):
+            err[n, j] = np.mean((fit(Zd, Y, lam)(X) - y) ** 2)
+    return err
+
+
+def kernel_section(q: bool, peak64: float) -> dict[str, Any]:
+    import jax
+
+    import kcollapse as kc
+    from kcollapse import datasets, kernels
+
+    T0, T, n_max, seeds, n_plain = (100, 200, 2, 4, 2) if q else (500, 1000, 5, 32, 3)
+    ridges = np.logspace(-4, -1, 8)
+    pool, _ = datasets.prepare(datasets.digits())
+    X, y = np.asarray(pool.inputs, np.float64), np.asarray(pool.targets, np.float64)
+    N, pdim = X.shape
+    gamma = 1.0 / pdim
+    data = kc.simulate.KernelData.from_datasets(pool, None, dtype="float64")
+    cfg = kc.ChainConfig(samples_per_generation=T0, downstream_samples=T, n_generations=n_max,
+                         generator_noise=0.1, label_noise=0.1, generator_ridge=1e-3)
+    kern = kernels.RBF(gamma)
+    key = jax.random.key(0)
+    out: dict[str, Any] = {"N": N, "features": pdim, "gamma": gamma, "T0": T0, "T": T, "n_max": n_max,
+                           "ridges": len(ridges), "seeds": seeds, "generator_ridge": 1e-3, "sigma": 0.1,
+                           "sigma0": 0.1, "plain_seeds": n_plain}
+    run = lambda: kc.simulate.simulate_kernel_chain(key, kern, data, cfg, ridges, seeds)  # noqa: E731
+    t0 = time.perf_counter()
+    res = run()
+    out["kc_first_call_s"] = time.perf_counter() - t0
+    t_kc, res = timed(run, 2)
+    out["kc_steady_s"] = t_kc
+    log(f"kernel chain: kcollapse {t_kc:.2f} s steady for {seeds} seeds (first call {out['kc_first_call_s']:.2f} s)")
+    # flop model per seed (eigh counted as 4 m^3 as in bench_chain; kernels 3 m k p; predictions 2 m k):
+    # n_max generator eighs of T0 + their kernel blocks and predictions on the next design, the test set
+    # and the downstream design; one downstream eigh of T, its kernel, V^T Y and the ridge path, K(test, Zd).
+    gen = n_max * (4 * T0**3 + 3 * T0**2 * pdim + 2 * T0 * (T0 + N + T) * (pdim + 1))
+    down = 4 * T**3 + 3 * T**2 * pdim + 3 * N * T * pdim + 2 * T * T * (n_max + 1) * 2 + 2 * len(ridges) * (n_max + 1) * T * (T + N)
+    out["gflop_per_seed"] = (gen + down) / 1e9
+    out["kc_gflops"] = out["gflop_per_seed"] * seeds / t_kc
+    out["kc_fraction_of_peak"] = out["kc_gflops"] / peak64
+    p = {"gamma": gamma, "generator_ridge": 1e-3, "sigma0": 0.1, "sigma": 0.1, "ridges": ridges}
+    draws = [_kernel_draws(key, i, N, T0, T, n_max) for i in range(n_plain)]
+    for how in ("sklearn", "numpy"):
+        t0 = time.perf_counter()
+        per = np.stack([plain_kernel_chain(X, y, dr, p, how) for dr in draws])
+        t_plain = (time.perf_counter() - t0) / n_plain
+        out[f"{how}_s_per_seed"] = t_plain
+        out[f"{how}_s_extrapolated"] = t_plain * seeds
+        out[f"{how}_over_kc_steady"] = t_plain * seeds / t_kc
+        out[f"{how}_over_kc_first_call"] = t_plain * seeds / out["kc_first_call_s"]
+        rel = np.abs(per - res.per_seed[:n_plain]) / np.abs(res.per_seed[:n_plain])
+        out[f"{how}_max_rel_diff_per_seed"] = float(rel.max())
+        log(f"kernel chain: {how} loop {t_plain:.2f} s/seed, ratio {out[f'{how}_over_kc_steady']:.1f}x, "
+            f"max rel diff {rel.max():.2e}")
+    return out
+
+
 def render(rep: dict[str, Any]) -> str:
     env = rep["environment"]
     lines = [f"## bench_scale {rep['stamp']}{' (quick)' if rep['quick'] else ''} — {env.get('device')} "
-             f"({env.get('backend')}, JAX {env.get('jax')}), load at start {env.get('load_average_at_start')}", ""]
+             f"({env.get('backend')}, JAX {env.get('jax_version')}), load at start {env.get('load_average_at_start')}", ""]
     if "peak" in rep:
         lines.append(f"Matmul peak measured in this run: float64 {rep['peak']['f64']:.1f} GFLOP/s, "
                      f"float32 {rep['peak']['f32']:.1f} GFLOP/s.\n")
@@ -255,14 +372,31 @@ def render(rep: dict[str, Any]) -> str:
         lines.append(f"**float32 vs float64** (power law d={p['d']}, {p['seeds']} seeds, same key): max |z| of the "
                      f"means {p['max_abs_z_means']:.2f}, max relative difference {p['max_rel_diff_means']:.2%}; "
                      f"time float64/float32 = {p['time_ratio_64_over_32']:.2f}.\n")
+    k = rep.get("kernel")
+    if k:
+        lines.append(f"**Kernel chain on digits** (N = {k['N']} real 8x8 digits, RBF gamma = {k['gamma']:.4g}, T0 = {k['T0']}, "
+                     f"T = {k['T']}, n <= {k['n_max']}, {k['ridges']} ridges, {k['seeds']} seeds; plain loops timed on "
+                     f"{k['plain_seeds']} seeds and extrapolated per seed):\n")
+        lines.append(markdown_table(
+            [f"", f"seconds ({k['seeds']} seeds)", "ratio plain / kcollapse", "max rel. diff per seed vs kcollapse"],
+            [["kcollapse steady", k["kc_steady_s"], 1.0, 0.0],
+             ["kcollapse first call (compile incl.)", k["kc_first_call_s"], float("nan"), 0.0],
+             ["scikit-learn KernelRidge loop", k["sklearn_s_extrapolated"],
+              f"{k['sklearn_over_kc_steady']:.1f} (first call {k['sklearn_over_kc_first_call']:.1f})",
+              k["sklearn_max_rel_diff_per_seed"]],
+             ["numpy solve loop", k["numpy_s_extrapolated"],
+              f"{k['numpy_over_kc_steady']:.1f} (first call {k['numpy_over_kc_first_call']:.1f})",
+              k["numpy_max_rel_diff_per_seed"]]]))
+        lines.append(f"\nkcollapse: {k['gflop_per_seed']:.2f} GFLOP/seed (model), {k['kc_gflops']:.1f} GFLOP/s = "
+                     f"{k['kc_fraction_of_peak']:.0%} of the same-run float64 peak.\n")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    ap.add_argument("--only", nargs="+", choices=("estimator", "large-fit", "cost", "precision"),
-                    default=("estimator", "large-fit", "cost", "precision"))
+    ap.add_argument("--only", nargs="+", choices=("estimator", "large-fit", "cost", "precision", "kernel"),
+                    default=("estimator", "large-fit", "cost", "precision", "kernel"))
     ap.add_argument("--out-dir", default=str(RESULTS_DIR))
     args = ap.parse_args(argv)
     import jax
@@ -289,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         rep["cost"] = cost_section(args.quick, out_dir)
     if "precision" in args.only:
         rep["precision"] = precision_section(args.quick)
+    if "kernel" in args.only:
+        rep["kernel"] = kernel_section(args.quick, rep["peak"]["f64"])
     del kc
     write_report(out_dir, "scale", rep["stamp"], args.quick, rep, render(rep))
     return 0
