@@ -234,7 +234,8 @@ def run_simulation(spec, config, ridges, *, n_seeds: int, seed: int, batch_size:
         per_host = -(-n_seeds // jax.process_count())
         batch_size = jax.process_count() * n_dev * auto_batch_size(
             spec, config, len(ridges), -(-per_host // n_dev), memory_budget, per_mode,
-            max_batch=max(8, -(-per_host // (8 * n_dev))), estimator=estimator)
+            max_batch=max(8, -(-per_host // (8 * n_dev))), estimator=estimator,
+            sampler="wishart" if bool(np.all(np.asarray(spec.eigenvalues) > 0)) else "direct")  # = sampler="auto"
     parts, interrupted = [], False
     try:
         for start in range(0, n_seeds, batch_size):

@@ -295,6 +295,20 @@ def test_driver_validation():
         simulate_chain(key, spec, cfg, [0.0], 2, memory_budget=10)
 
 
+def test_memory_model_follows_the_sampler():
+    """The Wishart sampler never holds a T x d design, so a long downstream sample fits a budget that the
+    direct path (which draws every row) does not: the direct path refuses before allocating."""
+    spec = spectra.isotropic(20)
+    cfg = ChainConfig(samples_per_generation=40, downstream_samples=200_000, n_generations=1,
+                      generator_noise=0.2, label_noise=0.1)
+    budget = 32 * 2**20  # the direct path needs 2 T d words = 61 MiB for the downstream design alone
+    with pytest.raises(MemoryError, match="memory_budget"):
+        simulate_chain(jax.random.key(0), spec, cfg, [0.0], 2, sampler="direct", memory_budget=budget)
+    res = simulate_chain(jax.random.key(0), spec, cfg, [0.0], 2, sampler="wishart", memory_budget=budget)
+    # OLS downstream at T >> d: error ~ sigma^2 d / T (+ the generator's sigma0^2 d / (T0 - d - 1) at n = 1)
+    assert res.mean[0, 0] == pytest.approx(0.01 * 20 / 200_000, rel=0.5)
+
+
 def test_singular_float32_reports_not_nan():
     """A numerically singular downstream solve never returns a silent NaN."""
     spec = spectra.from_arrays(np.r_[1.0, np.full(9, 1e-30)], dtype=jnp.float32)

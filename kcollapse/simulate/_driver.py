@@ -143,9 +143,14 @@ def _run_batch(keys, spectrum, config, ridges, per_mode, generator_solver, sampl
 
 
 def _bytes_per_seed(d: int, config: ChainConfig, n_ridges: int, per_mode: bool, itemsize: int,
-                    estimator: str = "monte-carlo") -> int:
+                    estimator: str = "monte-carlo", sampler: str = "direct") -> int:
     T0, T, n = config.samples_per_generation, config.downstream_samples, config.n_generations
-    words = 2 * T0 * d + 2 * T * d + 6 * d * d + 3 * (n + 1) * n_ridges * d
+    # a design is drawn row by row (T x d) unless the Wishart sampler draws its d x d factor instead
+    # (only where it applies: T >= d and not mix; simulate/_chain.py)
+    wishart = sampler == "wishart" and config.mode != "mix"
+    gen_words = 2 * d * d if wishart and T0 >= d else 2 * T0 * d
+    down_words = 2 * d * d if wishart and T >= d else 2 * T * d
+    words = gen_words + down_words + 6 * d * d + 3 * (n + 1) * n_ridges * d
     if config.mode == "accumulate":
         words += 3 * (n + 1) * d * d
     if estimator == "conditional":  # covariance history and its rotated copy (accumulate: also K_n)
@@ -162,9 +167,11 @@ def _balanced(n_seeds: int, max_batch: int) -> int:
 
 
 def auto_batch_size(spectrum: Spectrum, config: ChainConfig, n_ridges: int, n_seeds: int, memory_budget: int,
-                    per_mode: bool = False, max_batch: int | None = None, estimator: str = "conditional") -> int:
+                    per_mode: bool = False, max_batch: int | None = None, estimator: str = "conditional",
+                    sampler: str = "direct") -> int:
     """Seeds per compiled call: as many as fit ``memory_budget`` (and ``max_batch``), balanced."""
-    per_seed = _bytes_per_seed(spectrum.d, config, n_ridges, per_mode, jnp.dtype(spectrum.dtype).itemsize, estimator)
+    per_seed = _bytes_per_seed(spectrum.d, config, n_ridges, per_mode, jnp.dtype(spectrum.dtype).itemsize, estimator,
+                               sampler)
     fit = max(1, memory_budget // max(per_seed, 1))
     return _balanced(n_seeds, fit if max_batch is None else min(fit, max_batch))
 
@@ -263,11 +270,11 @@ def simulate_chain(
     n_devices = n_local if devices is None else _checks.check_int("devices", devices, minimum=1)
     if n_devices > n_local:
         raise ValueError(f"devices={n_devices} but this process has {n_local} device(s); use devices <= {n_local}")
-    per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize, estimator)
+    per_seed_bytes = _bytes_per_seed(d, config, ridges_np.size, per_mode, jnp.dtype(dt).itemsize, estimator, sampler)
     if batch_size is None:
         per_device = -(-n_seeds // n_devices)
         batch_size = n_devices * auto_batch_size(spectrum, config, ridges_np.size, per_device, memory_budget, per_mode,
-                                                 estimator=estimator)
+                                                 estimator=estimator, sampler=sampler)
     batch_size = _checks.check_int("batch_size", batch_size, minimum=1)
     n_devices = min(n_devices, batch_size)
     batch_size = -(-batch_size // n_devices) * n_devices  # every device gets the same number of seeds
