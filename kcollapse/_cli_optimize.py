@@ -159,6 +159,14 @@ def register(subparsers) -> None:
                    "group value); repeatable")
     p.add_argument("--theory", choices=("cor53",), default=None,
                    help="compare with Demystified Thm 5.2/Cor 5.3 slopes (needs --ell and beta, r in the config)")
+    p.add_argument("--theory-column", metavar="COL", default=None,
+                   help="also fit the analytic column COL of the same rows (e.g. 'theory' in kcollapse compare "
+                   "outputs: the finite-d, finite-T0 theory) over the same points and window, with the same "
+                   "weights, and "
+                   "compare: the simulation's exponent against the exponent the theory curve itself has there "
+                   "(theory_fit_exponent, z_theory_fit, consistent_theory_fit). With --theory cor53 the difference "
+                   "theory fit - Cor 5.3 is reported as finite_size_bias: the amount by which the asymptotic "
+                   "exponent does not describe the curve at these sizes")
     p.add_argument("--ell", type=float, default=None, help="--theory: the ridge-schedule exponent of the runs")
     p.add_argument("--a", type=float, default=0.0, help="--theory: n sigma0^2 ~ T^a (default 0)")
     p.add_argument("--b", type=float, default=0.0, help="--theory: T0 ~ T^b (default 0: fixed T0)")
@@ -666,6 +674,23 @@ def cmd_fit_scaling(args: argparse.Namespace) -> int:
                                      confidence=conf, paired=paired)
             row.update(bootstrap_ci_low=float(bf.ci_low), bootstrap_ci_high=float(bf.ci_high),
                        bootstrap_se=float(bf.exponent_se), bootstrap_paired=paired)
+        if args.theory_column:
+            col = args.theory_column
+            if not all(col in r and r[col] is not None for r in members):
+                raise UsageError(f"--theory-column: column {col!r} is missing from some rows of group {label} "
+                                 f"(columns: {', '.join(sorted(_columns(members)))})")
+            y_th = np.asarray([_number(r[col], f"{col} in {r['file']}") for r in members])
+            if refs is not None:
+                if not all(col in q and q[col] is not None for q in refs):
+                    raise UsageError(f"--theory-column: column {col!r} is missing from the --excess-over reference rows")
+                y_th = y_th - np.asarray([_number(q[col], f"{col} in {q['file']}") for q in refs])
+            # the same weights as the simulation's fit (its SEMs), so a curve that is not a pure power law
+            # is averaged over the window in the same way
+            th_fit = fit_power_law(x, y_th, sem, offset=args.offset, window=window, confidence=conf,
+                                   error_scaling="none")
+            th_cmp = compare_exponent(fit, th_fit.exponent)
+            row.update(theory_fit_exponent=float(th_fit.exponent), z_theory_fit=_float_or_none(th_cmp.z),
+                       consistent_theory_fit=bool(th_cmp.consistent))
         expected = per_expect.get(label.split("=", 1)[-1] if len(group_keys) == 1 else label, default_expect)
         if args.theory == "cor53":
             expected = _cor53_expectation(members, group_keys, gkey, args, excess=ref_key is not None)
@@ -673,6 +698,8 @@ def cmd_fit_scaling(args: argparse.Namespace) -> int:
             cmp = compare_exponent(fit, expected)
             row.update(expected=expected, difference=float(cmp.difference), z=_float_or_none(cmp.z),
                        consistent=bool(cmp.consistent))
+            if "theory_fit_exponent" in row:
+                row["finite_size_bias"] = row["theory_fit_exponent"] - expected
             if args.bootstrap:
                 row["consistent_bootstrap"] = bool(row["bootstrap_ci_low"] <= expected <= row["bootstrap_ci_high"])
         if args.knee:
@@ -689,13 +716,15 @@ def cmd_fit_scaling(args: argparse.Namespace) -> int:
               "select": list(args.select), "window": list(window) if window else None, "offset": args.offset,
               "excess_over": args.excess_over,
               "error_scaling": args.error_scaling, "confidence": conf, "bootstrap": args.bootstrap, "seed": args.seed,
-              "theory": args.theory, "ell": args.ell, "a": args.a, "b": args.b,
+              "theory": args.theory, "theory_column": args.theory_column, "ell": args.ell, "a": args.a, "b": args.b,
               "model": ("y = A x^p + C (weighted least squares in linear space)" if args.offset
                         else "y = A x^p (least squares on log-log, weights (y/sem)^2; see 'weights')"),
               "exponent": "p = d log y / d log x (an error ~ x^-rate has p = -rate)"}
     summary = {}
     if any("consistent" in r for r in results):
         summary["all_consistent"] = all(r.get("consistent", True) for r in results)
+    if any("consistent_theory_fit" in r for r in results):
+        summary["all_consistent_with_theory_fit"] = all(r.get("consistent_theory_fit", True) for r in results)
     payload = {"config": config, "environment": _io.environment("float64"), "results": results, "summary": summary}
     cols = [("group", "group", "s"), ("n_points", "points", "d"), ("exponent", "exponent", "+.4f"),
             ("exponent_se", "± se", ".2g"), ("ci_low", "CI low", "+.4f"), ("ci_high", "CI high", "+.4f"),
@@ -704,8 +733,13 @@ def cmd_fit_scaling(args: argparse.Namespace) -> int:
         cols.insert(6, ("offset", "offset C", ".4g"))
     if args.bootstrap:
         cols += [("bootstrap_ci_low", "boot low", "+.4f"), ("bootstrap_ci_high", "boot high", "+.4f")]
+    if any("theory_fit_exponent" in r for r in results):
+        cols += [("theory_fit_exponent", f"{args.theory_column} fit", "+.4f"), ("z_theory_fit", "z", "+.2f"),
+                 ("consistent_theory_fit", "in CI", "s")]
     if any("expected" in r for r in results):
         cols += [("expected", "theory", "+.4f"), ("z", "z", "+.2f"), ("consistent", "in CI", "s")]
+    if any("finite_size_bias" in r for r in results):
+        cols += [("finite_size_bias", "fit - asympt.", "+.4f")]
     if args.knee:
         cols += [("knee_x", "knee x", ".4g"), ("knee_significant", "knee?", "s")]
     title = (f"kcollapse fit-scaling: {config['model']}, x = {args.x}, y = {args.y}, {conf:.0%} CI"
