@@ -12,7 +12,7 @@ from jax.typing import ArrayLike
 
 from .. import _checks
 from ..spectra import Spectrum
-from ..theory import chain_error, effective_ridge_isotropic, power_law_exponents
+from ..theory import chain_error, power_law_exponents
 from ._ridge import GRID_SIZE, _optimal_ridge, _validate
 from ._solve1d import CONVERGED, root_1d
 
@@ -246,20 +246,12 @@ def classical_divergence_threshold(beta: ArrayLike, r: ArrayLike, *, a: ArrayLik
 
 
 def _mixture_terms(p2, phi, sigma, c2, ridge, teacher_norm_sq):
-    """Strong Model Collapse Theorem 1, isotropic (``Sigma = I``, ``Gamma = (r^2/d) I``, ``Delta = (c^2/d) I``).
+    """Strong Model Collapse Theorem 1, isotropic: ``(zeta, B + V)`` from
+    :func:`kcollapse.strong.mixture_error_isotropic` (equal noise on real and synthetic labels)."""
+    from ..strong import mixture_error_isotropic
 
-    ``u = phi/((1+kappa)^2 - phi)``, ``B = kappa^2 r^2/((1+kappa)^2 - phi)``, ``V = sigma^2 u``,
-    ``zeta = [p2 (1 + p1 u) + (p1 + kappa)^2 u] p2 c^2/(1+kappa)^2`` with ``p1 = 1 - p2`` and
-    ``kappa = kappa(lambda, n)`` from the closed form (Demystified eq. (15)). Implemented here
-    privately (kcollapse.strong is developed separately); equal noise on real and synthetic labels.
-    """
-    kappa = effective_ridge_isotropic(ridge, phi)
-    denom = (1 + kappa) ** 2 - phi
-    u = phi / denom
-    clean = kappa**2 * teacher_norm_sq / denom + sigma**2 * u
-    p1 = 1 - p2
-    zeta = (p2 * (1 + p1 * u) + (p1 + kappa) ** 2 * u) * p2 * c2 / (1 + kappa) ** 2
-    return zeta, clean
+    dec = mixture_error_isotropic(phi, p2, c2, ridge, sigma, teacher_norm_sq)
+    return dec.collapse, dec.bias + dec.variance
 
 
 @functools.partial(jax.jit, static_argnames=("grid_size",))
