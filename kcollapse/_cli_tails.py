@@ -16,20 +16,22 @@ from ._conventions import CONVENTIONS
 
 __all__ = ["add_args", "run"]
 
-_SCENARIOS = ("clean", "top-k", "narrow", "grokking", "narrow-mix", "buy-tail", "real-plus-ai", "generations")
+_SCENARIOS = ("clean", "top-k", "narrow", "grokking", "narrow-mix", "buy-tail", "real-plus-ai", "generations", "bigram",
+              "bigram-top-k")
 
 #: flag -> scenarios it applies to
 _FLAG_SCENARIOS = {
-    "--tail-k": ("top-k", "grokking", "buy-tail", "real-plus-ai"),
+    "--tail-k": ("top-k", "grokking", "buy-tail", "real-plus-ai", "generations", "bigram-top-k"),
     "--tail-start": ("buy-tail",),
-    "--tail-beta-ai": ("narrow", "narrow-mix"),
-    "--tail-temperature": ("narrow", "narrow-mix"),
-    "--tail-fraction": ("grokking", "narrow-mix", "buy-tail"),
+    "--tail-beta-ai": ("narrow", "narrow-mix", "generations"),
+    "--tail-temperature": ("narrow", "narrow-mix", "generations"),
+    "--tail-fraction": ("grokking", "narrow-mix", "buy-tail", "generations"),
     "--tail-real-samples": ("real-plus-ai",),
 }
 _REQUIRED = {
     "top-k": ("--tail-k",), "grokking": ("--tail-k", "--tail-fraction"), "buy-tail": ("--tail-k", "--tail-start"),
     "real-plus-ai": ("--tail-k", "--tail-real-samples"), "narrow-mix": ("--tail-fraction",),
+    "bigram-top-k": ("--tail-k",),
 }
 
 TAILS_CONVENTIONS = {
@@ -40,6 +42,9 @@ TAILS_CONVENTIONS = {
     "theory": "exact expectation on the infinite vocabulary (explicit sum + Euler-Maclaurin tail, rel. error < 1e-10)",
     "simulation": "T tokens drawn by inverse CDF on 1..N (N = --zipf-vocab), tokens > N never learned: the "
     "simulated mean is biased up by at most truncation_bound",
+    "bigram": "bigram scenarios (Hutter++, §4): contexts i ~ p, next token j ~ Zipf(beta) relabelled per context; "
+    "error sum_i p_i E TV(q_T(.|i), p(.|i)), TV = sum_j (p_j - q_j)_+; an unseen context (T_i = 0) has TV = 1 "
+    "(abstains); exact theory sum_i p_i E f(Bin(T, p_i)) with De Moivre's binomial absolute deviation",
     "sem": CONVENTIONS["sem"],
     "z": "(simulation - theory)/max(sem, sem_bound, 1e-12); sem_bound = sqrt(sum_i p_i^2 u_i (1 - u_i)/seeds), u_i = "
     "P(token i unseen), bounds the true SEM (unseen indicators are negatively associated); it matters where no seed "
@@ -70,7 +75,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                    "grokking (fraction pi of p + top-k, Thm 3.2); narrow-mix (pi p + narrowed, Thm C.2); "
                    "buy-tail (top-k AI data + real data on i >= --tail-start, Thm 3.1); real-plus-ai "
                    "(--tail-real-samples clean draws + T top-k draws, Cor 3.3); generations (T draws from the n-th "
-                   "empirical resampling of --T0 tokens, n in --generations; Cor 2.2 / Thm 2.4) (default: clean)")
+                   "empirical resampling of --T0 tokens, n in --generations; Cor 2.2 / Thm 2.4; the chain starts from p, or from "
+                   "the top-k cut with --tail-k, the narrowed law with --tail-beta-ai/--tail-temperature, mixed with "
+                   "p by --tail-fraction); bigram (Hutter++: T (context, next token) pairs, TV error of the empirical "
+                   "conditionals, Thm 4.1); bigram-top-k (next tokens from the k-head of each conditional, Thm 4.2) "
+                   "(default: clean)")
     g.add_argument("--zipf-beta", type=float, default=1.5, metavar="BETA",
                    help="Zipf exponent beta > 1 of the real law p_i ∝ i^-beta (default: 1.5)")
     g.add_argument("--tail-T", type=_size, nargs="+", default=None, metavar="T",
@@ -112,6 +121,13 @@ def build_config(args: argparse.Namespace):
             raise UsageError(f"--tail-scenario {sc} needs {flag}")
     if sc in ("narrow", "narrow-mix") and _given(args, "--tail-beta-ai") == _given(args, "--tail-temperature"):
         raise UsageError(f"--tail-scenario {sc} needs exactly one of --tail-beta-ai or --tail-temperature")
+    if sc == "generations":
+        cut = [f for f in ("--tail-k", "--tail-beta-ai", "--tail-temperature") if _given(args, f)]
+        if len(cut) > 1:
+            raise UsageError(f"--tail-scenario generations starts from one law: give one of {', '.join(cut)}")
+        if _given(args, "--tail-fraction") and not cut:
+            raise UsageError("--tail-fraction with --tail-scenario generations mixes p with a cut or narrowed start "
+                             "law: give --tail-k, --tail-beta-ai or --tail-temperature too")
     sizes = args.tail_T if args.tail_T is not None else [args.T]
     for T in sizes:
         _checks.check_int("--tail-T" if args.tail_T is not None else "--T", T, minimum=1)

@@ -18,6 +18,10 @@ of the unseen tokens (shared/THEORY.md §5).
   :func:`narrowing_law`, :func:`generations_law` (corrected Thm 2.4), :func:`generations_law_printed`,
   :func:`grokking_law`, :func:`narrowing_mixture_law` (corrected Thm C.2),
   :func:`narrowing_switch_point`, :func:`buy_tail_limit`, :func:`real_plus_ai_law`, :func:`phi_iterate`);
+* Hutter++ bigrams (§4, Thms 4.1/4.2), exact: :func:`bigram_error`, :func:`conditional_tv_error`;
+  derived asymptotics :func:`bigram_exponent`, :func:`bigram_constants`, :func:`conditional_tv_law`,
+  :func:`bigram_law` (``E = T^{-(1-1/beta)}(a log T + b) + d T^{-1/2}``: a ``log T`` for ``beta < 2``);
+* the resampling chain from any start law: ``generations_error(..., law=top_k(beta, k))``;
 * scenarios and simulation: :class:`TailsConfig` (:data:`SCENARIOS`), :func:`simulate_tails`
   (:class:`TailsSimulation`), :func:`predict_tails` (:class:`TailsTheory`).
 
@@ -45,6 +49,12 @@ from ._asymptotics import phi_iterate as phi_iterate
 from ._asymptotics import real_plus_ai_law as real_plus_ai_law
 from ._asymptotics import tail_exponents as tail_exponents
 from ._asymptotics import top_k_law as top_k_law
+from ._bigram import bigram_constants as bigram_constants
+from ._bigram import bigram_error as bigram_error
+from ._bigram import bigram_exponent as bigram_exponent
+from ._bigram import bigram_law as bigram_law
+from ._bigram import conditional_tv_error as conditional_tv_error
+from ._bigram import conditional_tv_law as conditional_tv_law
 from ._config import SCENARIOS as SCENARIOS
 from ._config import TailsConfig as TailsConfig
 from ._generations import finite_sample_error as finite_sample_error
@@ -79,10 +89,16 @@ __all__ = [
     "TailsSimulation",
     "TailsTheory",
     "TokenLaw",
+    "bigram_constants",
+    "bigram_error",
+    "bigram_exponent",
+    "bigram_law",
     "buy_tail_error",
     "buy_tail_limit",
     "clean_error",
     "clean_law",
+    "conditional_tv_error",
+    "conditional_tv_law",
     "error_variance_bound",
     "finite_sample_error",
     "finite_sample_law",

@@ -26,6 +26,8 @@ SCENARIOS: dict[str, str] = {
     "buy-tail": "Tale of Tails Thm 3.1 (top-k AI data + real tail data)",
     "real-plus-ai": "Tale of Tails Cor 3.3 (fixed real set + top-k AI data)",
     "generations": "Tale of Tails Cor 2.2 (n=1) / Thm 2.4 (n generations of resampling)",
+    "bigram": "Tale of Tails Thm 4.1 (Hutter++ bigrams, TV error)",
+    "bigram-top-k": "Tale of Tails Thm 4.2 (Hutter++ bigrams trained on the k-head of each conditional)",
 }
 
 
@@ -44,8 +46,13 @@ class TailsConfig:
       ``fraction * p(. | i >= start) + (1 - fraction) * top-k`` (default fraction ``P(i >= start)``).
     * ``real-plus-ai``: ``real_samples`` draws from ``p`` plus ``T`` from the top-k cut.
     * ``generations``: generation 1 = empirical law of ``generator_samples`` (``T0``) draws from
-      ``p``, generation ``m + 1`` = empirical law of ``T0`` draws from generation ``m``; ``T`` draws
-      from generation ``n`` for every ``n = 0..n_generations`` (``n = 0``: from ``p``).
+      the start law ``q``, generation ``m + 1`` = empirical law of ``T0`` draws from generation ``m``;
+      ``T`` draws from generation ``n`` for every ``n = 0..n_generations`` (``n = 0``: from ``q``).
+      The start law is ``p`` by default; with ``k`` the top-k cut, with ``beta_ai`` the narrowed law,
+      and with ``fraction`` as well the clean mixture ``fraction * p + (1 - fraction) * cut``.
+    * ``bigram``: Hutter++ (Thm 4.1): ``T`` (context, next-token) pairs, contexts ``~ p``, next tokens
+      ``~ Zipf(beta)`` (relabelled per context); TV error of the empirical conditionals.
+      ``bigram-top-k``: the next tokens come from the k-head of each conditional (Thm 4.2).
 
     Attributes:
       scenario: one of :data:`SCENARIOS` (static).
@@ -85,20 +92,28 @@ class TailsConfig:
         for T in self.sample_sizes:
             _checks.check_int("sample_sizes (T)", T, minimum=1)
         needs = {
-            "k": ("top-k", "grokking", "buy-tail", "real-plus-ai"),
+            "k": ("top-k", "grokking", "buy-tail", "real-plus-ai", "bigram-top-k"),
             "start": ("buy-tail",),
             "beta_ai": ("narrow", "narrow-mix"),
             "fraction": ("grokking", "narrow-mix"),
             "generator_samples": ("generations",),
         }
+        optional_for = {"fraction": ("buy-tail", "generations"), "k": ("generations",), "beta_ai": ("generations",)}
         for name, scenarios in needs.items():
             value = getattr(self, name)
-            given = not math.isnan(float(value)) if name in ("beta_ai", "fraction") else value is not None
+            given = self._given(name)
             if self.scenario in scenarios and not given:
                 raise ValueError(f"scenario {self.scenario!r} needs {name}; set it")
-            optional = name == "fraction" and self.scenario == "buy-tail"
+            optional = self.scenario in optional_for.get(name, ())
             if given and self.scenario not in scenarios and not optional:
                 raise ValueError(f"{name} does not apply to scenario {self.scenario!r} (used by {', '.join(scenarios)})")
+        if self.scenario == "generations":
+            if self._given("k") and self._given("beta_ai"):
+                raise ValueError("scenario 'generations' starts from one law: give k (top-k cut) or beta_ai "
+                                 "(narrowed), not both")
+            if self._given("fraction") and not (self._given("k") or self._given("beta_ai")):
+                raise ValueError("scenario 'generations': fraction mixes p with a cut or narrowed start law; "
+                                 "give k or beta_ai too")
         if self.k is not None:
             _checks.check_int("k (top-k cut)", self.k, minimum=1)
         if self.start is not None:
@@ -120,6 +135,23 @@ class TailsConfig:
             raise ValueError(f"n_generations only applies to scenario 'generations' (got {self.scenario!r})")
         return self
 
+    def _given(self, name: str) -> bool:
+        value = getattr(self, name)
+        if name in ("beta_ai", "fraction"):
+            return not (isinstance(value, float) and math.isnan(value)) and not bool(np.all(np.isnan(np.asarray(value))))
+        return value is not None
+
+    def start_law(self) -> TokenLaw:
+        """The law generation 1 is drawn from (``generations``): ``p``, top-k, narrowed, or a mixture."""
+        b = self.beta
+        if self._given("k"):
+            cut = top_k(b, self.k)
+        elif self._given("beta_ai"):
+            cut = narrowed(b, beta_ai=self.beta_ai)
+        else:
+            return zipf(b)
+        return mixture(self.fraction, zipf(b), cut) if self._given("fraction") else cut
+
     @property
     def theorem(self) -> str:
         return SCENARIOS[self.scenario]
@@ -137,9 +169,12 @@ class TailsConfig:
         return f
 
     def training_law(self) -> TokenLaw:
-        """The law ``q`` of the downstream draws (the AI stream for ``real-plus-ai``; ``p`` for ``generations``)."""
+        """The law ``q`` of the downstream draws (the AI stream for ``real-plus-ai``; the start law of
+        ``generations``; the context law ``p`` for the bigram scenarios)."""
         b = self.beta
-        if self.scenario in ("clean", "generations"):
+        if self.scenario == "generations":
+            return self.start_law()
+        if self.scenario in ("clean", "bigram", "bigram-top-k"):
             return zipf(b)
         if self.scenario in ("top-k", "real-plus-ai"):
             return top_k(b, self.k)

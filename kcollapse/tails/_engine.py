@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import zeta
 
-__all__ = ["token_sum"]
+__all__ = ["token_sum", "token_tail_sum"]
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
 _PANELS = 256
@@ -83,3 +83,47 @@ def token_sum(
     far = (X ** (1 - beta) / (beta - 1) - jnp.sum(a * X ** (1 - beta - s) / (beta + s - 1), axis=-1)) / z
     far = far if far_value == 1.0 else jnp.zeros_like(far)
     return head + middle + far + fprime / 24
+
+
+def token_tail_sum(
+    beta: jnp.ndarray,
+    G: Callable[[jnp.ndarray], jnp.ndarray],
+    far_a: jnp.ndarray,
+    far_s: jnp.ndarray,
+    *,
+    start: int,
+) -> jnp.ndarray:
+    """``sum_{i > start} p_i G(i)`` only (same method and error budget as :func:`token_sum`).
+
+    For factors ``G`` that are evaluated differently at the head (``i <= start``, e.g. a sum over a
+    context-dependent window) and are smooth beyond ``start``: ``G`` is called only at positions
+    ``x >= (start + 1/2)(1 - 1e-4)``.
+
+    Args:
+      beta, far_a, far_s: as for :func:`token_sum` (``far_a``, ``far_s``: ``(V, R)``).
+      G: maps positions to ``x.shape + (V,)`` values in ``[0, 1]`` with ``G(inf) = 1``.
+      start: the last explicit index (static).
+
+    Returns:
+      ``(V,)`` the tail sums.
+    """
+    dtype = beta.dtype
+    one = jnp.ones((), dtype)
+    z = zeta(beta, one)
+    A = jnp.asarray(start + 0.5, dtype)
+    a = jnp.asarray(far_a, dtype)
+    s = jnp.asarray(far_s, dtype)
+    R = a.shape[-1]
+    Xr = jnp.where(a > 0, (jnp.where(a > 0, a, one) * R / _DELTA) ** (1.0 / s), 0.0)
+    X = jnp.maximum(A, jnp.max(Xr))
+    h = jnp.log(X / A) / _PANELS
+    t = (jnp.arange(_PANELS, dtype=dtype)[:, None] + (jnp.asarray(_GL_NODES, dtype)[None, :] + 1) / 2) * h
+    w = jnp.broadcast_to(jnp.asarray(_GL_WEIGHTS, dtype)[None, :] * h / 2, t.shape).ravel()
+    x_quad = (A * jnp.exp(t)).ravel()
+    step = A * 1e-4
+    x = jnp.concatenate([x_quad, jnp.stack([A - step, A + step])])
+    f = (x ** (-beta) / z)[:, None] * G(x)
+    middle = jnp.sum((w * x_quad)[:, None] * f[:-2], axis=0)
+    fprime = (f[-1] - f[-2]) / (2 * step)
+    far = (X ** (1 - beta) / (beta - 1) - jnp.sum(a * X ** (1 - beta - s) / (beta + s - 1), axis=-1)) / z
+    return middle + far + fprime / 24

@@ -40,8 +40,8 @@ from jax.typing import ArrayLike
 
 from .. import _checks
 from ._engine import token_sum
-from ._laws import _check_beta, _float
-from ._theory import clean_error
+from ._laws import TokenLaw, _check_beta, _float
+from ._theory import clean_error, hutter_error
 
 __all__ = ["count_truncation", "finite_sample_error", "generations_error"]
 
@@ -76,8 +76,11 @@ def _log_binom_pmf(c, mean, p, T0, log_falling):
     return log_falling[c] - gammaln(cf + 1) + xlogy(cf, mean) + xlog1py(T0 - cf, -p)
 
 
-def _forward(T, T0, n_max: int, beta, K: int, W: int, explicit: int):
-    """``(n_max + 1,)`` errors ``E^(0..n_max)(T)`` by the forward (count-space) recursion."""
+def _forward(T, T0, n_max: int, beta, K: int, W: int, explicit: int, law: TokenLaw | None = None):
+    """``(n_max + 1,)`` errors ``E^(0..n_max)(T)`` by the forward (count-space) recursion.
+
+    ``law``: the start law ``q`` (generation 1 = ``T0`` draws from it); ``None`` = ``p``.
+    """
     dtype = beta.dtype
     T0f = jnp.asarray(T0, dtype)
     counts = jnp.arange(K + 1)
@@ -102,8 +105,10 @@ def _forward(T, T0, n_max: int, beta, K: int, W: int, explicit: int):
     window = jnp.arange(2 * W + 1)
     z = zeta(beta, jnp.ones((), dtype))
 
+    Zq = None if law is None else law.normalizers()
+
     def G(x):
-        p = x ** (-beta) / z
+        p = x ** (-beta) / z if law is None else law.pmf(x, Zq)
         mean = T0f * p
         start = jnp.clip(jnp.floor(jnp.minimum(mean, K + 1)) - W, 0, K + 1).astype(counts.dtype)
         c = start[..., None] + window
@@ -112,11 +117,18 @@ def _forward(T, T0, n_max: int, beta, K: int, W: int, explicit: int):
         weights = jnp.where(ok, jnp.exp(_log_binom_pmf(c, mean[..., None], p[..., None], T0f, log_falling)), 0.0)
         return jnp.moveaxis(jax.lax.map(lambda g: jnp.sum(weights * g[c], axis=-1), pulled), 0, -1)
 
-    # 1 - F_n(p) = T0 p (1 - pulled[n-1][1]) + O((T0 p)^2) for the far tail
-    a = (T0f * (1.0 - pulled[:, 1]) / z)[:, None]
-    s = jnp.broadcast_to(beta, a.shape)
+    # 1 - F_n(q) = T0 q (1 - pulled[n-1][1]) + O((T0 q)^2) for the far tail, q(x) = sum_r a_r x^{-s_r}
+    if law is None:
+        a = (T0f * (1.0 - pulled[:, 1]) / z)[:, None]
+        s = jnp.broadcast_to(beta, a.shape)
+        first = clean_error(T, beta, vocab=explicit)
+    else:
+        qa, qs = law.tail_pieces(Zq)
+        a = T0f * (1.0 - pulled[:, 1])[:, None] * qa[None, :]
+        s = jnp.broadcast_to(qs, a.shape)
+        first = hutter_error(T, beta, law, vocab=explicit)
     later = token_sum(beta, G, a, s, explicit=explicit)
-    return jnp.concatenate([clean_error(T, beta, vocab=explicit)[None], later])
+    return jnp.concatenate([first[None], later])
 
 
 def _occupancy_mix(v, T0f, size: int):
@@ -136,8 +148,8 @@ def _occupancy_mix(v, T0f, size: int):
     return w
 
 
-def _dual(T: int, T0, n_max: int, beta, explicit: int):
-    """``(n_max + 1,)`` errors by the coalescent dual (``T`` static)."""
+def _dual(T: int, T0, n_max: int, beta, explicit: int, law: TokenLaw | None = None):
+    """``(n_max + 1,)`` errors by the coalescent dual (``T`` static); ``E_q(a) = sum_i p_i (1 - q_i)^a``."""
     dtype = beta.dtype
     T0f = jnp.asarray(T0, dtype)
     start = jnp.zeros((T + 1,), dtype).at[T].set(1.0)
@@ -148,13 +160,13 @@ def _dual(T: int, T0, n_max: int, beta, explicit: int):
 
     _, vs = jax.lax.scan(step, start, None, length=n_max)  # vs[m-1]: law of A_m
     a = jnp.arange(T + 1, dtype=dtype)
-    f = clean_error(a, beta, vocab=explicit)
+    f = clean_error(a, beta, vocab=explicit) if law is None else hutter_error(a, beta, law, vocab=explicit)
     return jnp.concatenate([f[T][None], vs @ f])
 
 
 def generations_error(
     T: ArrayLike, T0: int, n_generations: int, beta: ArrayLike, *, vocab: int | None = None,
-    max_count: int | None = None, method: str = "auto",
+    max_count: int | None = None, method: str = "auto", law: TokenLaw | None = None,
 ) -> jnp.ndarray:
     """Exact expected error after ``n = 0..n_generations`` generations of resampling ``T0`` tokens.
 
@@ -173,6 +185,11 @@ def generations_error(
         function is traceable (``jit``/``vmap`` over ``T`` and ``beta``); the truncated mass is
         ``<= exp(-(K + 1) phi^(n)(T/T0))`` with ``phi(u) = 1 - e^{-u}``.
       method: ``"auto"``, ``"forward"`` or ``"dual"`` (integer ``T <= 5000``).
+      law: the start law ``q`` (:class:`TokenLaw`: top-k, narrowed, mixture, ...); generation 1 is
+        the empirical law of ``T0`` draws from ``q`` and ``n = 0`` is training on ``q`` itself.
+        ``None`` = the clean law ``p``. The chain is exact for any ``q``: the count of token ``i``
+        is ``C^(1) ~ Bin(T0, q_i)`` and the same Wright-Fisher kernel afterwards; the error still
+        weights by ``p_i``. (``q`` with a finite cut-off ``k``: tokens beyond ``k`` never appear.)
 
     Returns:
       ``T.shape + (n_generations + 1,)`` errors for ``n = 0..n_generations``.
@@ -191,13 +208,16 @@ def generations_error(
     _checks.check_choice("method", method, ("auto", "forward", "dual"))
     _check_beta("beta", beta)
     explicit = _checks.check_int("vocab", 4096 if vocab is None else vocab, minimum=16)
+    if law is not None:
+        law.validate()
+        explicit = max(explicit, law.breakpoints)
     beta = _float(beta)
     if max_count is not None:
         K = _checks.check_int("max_count", max_count, minimum=1)
         K = min(K, T0)
         W = min(K, int(math.ceil(10 * math.sqrt(K) + 30)))
         Tarr = jnp.asarray(T, beta.dtype)
-        out = jax.vmap(lambda t: _forward(t, T0, n_max, beta, K, W, explicit))(jnp.ravel(Tarr))
+        out = jax.vmap(lambda t: _forward(t, T0, n_max, beta, K, W, explicit, law))(jnp.ravel(Tarr))
         return jnp.reshape(out, Tarr.shape + (n_max + 1,))
     if isinstance(T, jax.core.Tracer):
         raise TypeError("generations_error sizes its state space from concrete T; pass max_count=K to trace it "
@@ -208,7 +228,7 @@ def generations_error(
     flat = Tnp.ravel()
     out = np.empty((flat.size, n_max + 1))
     for j, t in enumerate(flat):
-        out[j] = np.asarray(_one(t, T0, n_max, beta, explicit, method))
+        out[j] = np.asarray(_one(t, T0, n_max, beta, explicit, method, law))
     return jnp.asarray(np.reshape(out, Tnp.shape + (n_max + 1,)), beta.dtype)
 
 
@@ -216,8 +236,10 @@ _forward_jit = jax.jit(_forward, static_argnums=(2, 4, 5, 6))
 _dual_jit = jax.jit(_dual, static_argnums=(0, 2, 4))
 
 
-def _one(t: float, T0: int, n_max: int, beta, explicit: int, method: str) -> Any:
+def _one(t: float, T0: int, n_max: int, beta, explicit: int, method: str, law: TokenLaw | None = None) -> Any:
     if n_max == 0:
+        if law is not None:
+            return hutter_error(t, beta, law, vocab=explicit)[None]
         return clean_error(t, beta, vocab=explicit)[None]
     K, W = count_truncation(t, T0, n_max)
     forward_ok = (K + 1) * (2 * W + 1) <= _FORWARD_BUDGET
@@ -229,10 +251,10 @@ def _one(t: float, T0: int, n_max: int, beta, explicit: int, method: str) -> Any
                 f"too costly. Here the collapse term is only ~c n T/(2 T0) = {(1 - 1 / float(beta)) * n_max * t / (2 * T0):.2g} "
                 "of the clean error: use kcollapse.tails.generations_law, or a smaller T0/T"
             )
-        return _forward_jit(jnp.asarray(t, beta.dtype), T0, n_max, beta, K, W, explicit)
+        return _forward_jit(jnp.asarray(t, beta.dtype), T0, n_max, beta, K, W, explicit, law)
     if not dual_ok:
         raise ValueError(f"method='dual' needs an integer T <= {_DUAL_MAX_T}, got T={t:g}")
-    return _dual_jit(int(t), T0, n_max, beta, explicit)
+    return _dual_jit(int(t), T0, n_max, beta, explicit, law)
 
 
 def finite_sample_error(T: ArrayLike, T0: int, beta: ArrayLike, *, vocab: int | None = None) -> jnp.ndarray:

@@ -17,6 +17,7 @@ from ._asymptotics import (
     top_k_law,
 )
 from ._config import TailsConfig
+from ._bigram import bigram_error, bigram_law
 from ._generations import generations_error
 from ._laws import zipf
 from ._theory import DEFAULT_VOCAB, error_variance_bound, mixed_sources_error
@@ -71,12 +72,27 @@ def predict_tails(config: TailsConfig, *, vocab: int | None = None) -> TailsTheo
     else:
         sizes, laws = [Tj], [config.training_law()]
     v = DEFAULT_VOCAB if vocab is None else vocab
+    if sc in ("bigram", "bigram-top-k"):
+        k = config.k if sc == "bigram-top-k" else None
+        total = np.asarray(bigram_error(T, config.beta, k))[None]
+        lead = np.asarray(bigram_law(T, float(config.beta), k))[None]
+        return TailsTheory(sample_sizes=T, generations=config.generations, total=total, leading_order=lead,
+                           per_seed_sd_bound=np.full_like(total, np.nan), theorem=config.theorem,
+                           law="bigram_law: zeta^-1/b K T^-c1 (log(T/zeta)/b + gamma) + d T^-1/2 (+ P(j > k)); "
+                           "derived, without the T^-c1 constant", config=config)
     sd = np.sqrt(np.maximum(np.asarray(error_variance_bound(sizes, beta, laws, vocab=v)), 0.0))
     sd = np.concatenate([sd[None], np.full((config.n_generations, len(T)), np.nan)])
     if sc == "generations":
-        total = np.asarray(generations_error(T, config.generator_samples, config.n_generations, beta, vocab=vocab)).T
-        lead = np.stack([np.asarray(generations_law(Tj, config.generator_samples, n, beta)) for n in config.generations])
-        law = "generations_law: C_beta (T0 phi^(n)(T/T0))^-c (corrected Thm 2.4)"
+        start = config.start_law()
+        clean_start = start.n_pieces == 1 and start.upper == (None,) and start.lower == (1,) and not config._given("beta_ai")
+        total = np.asarray(generations_error(T, config.generator_samples, config.n_generations, beta, vocab=vocab,
+                                             law=None if clean_start else start)).T
+        if clean_start:
+            lead = np.stack([np.asarray(generations_law(Tj, config.generator_samples, n, beta)) for n in config.generations])
+            law = "generations_law: C_beta (T0 phi^(n)(T/T0))^-c (corrected Thm 2.4)"
+        else:
+            lead = np.full_like(total, np.nan)
+            law = "none for a cut/narrowed start law (exact chain only)"
     else:
         total = np.asarray(mixed_sources_error(sizes, beta, laws, vocab=v))[None]
         laws = {

@@ -30,7 +30,7 @@ from jax.scipy.special import zeta
 
 from .. import _checks
 from ._config import TailsConfig
-from ._laws import zipf_pmf
+from ._laws import top_k, zipf_pmf
 
 __all__ = ["DEFAULT_SIM_VOCAB", "TailsSimulation", "simulate_tails", "truncation_bound"]
 
@@ -66,10 +66,19 @@ class TailsSimulation:
 
 
 def truncation_bound(config: TailsConfig, vocab: int) -> np.ndarray:
-    """``(n_T,)`` bound ``T sum_{i > N} p_i q_i + T_real sum_{i > N} p_i^2`` on the truncation bias."""
+    """``(n_T,)`` bound ``T sum_{i > N} p_i q_i + T_real sum_{i > N} p_i^2`` on the truncation bias.
+
+    Bigram scenarios: contexts ``> N`` are never learned (bias ``<= T sum_{i>N} p_i^2``) and next
+    tokens ``> N`` never matched (bias ``<= sum_i p_i sum_{j>N} r_j P(N_ij >= 1) <= T sum_i p_i^2
+    sum_{j>N} r_j^2``; none with a k-head ``k <= N``).
+    """
     beta = jnp.asarray(config.beta, jnp.result_type(float))
     n1 = jnp.asarray(vocab + 1.0, beta.dtype)
     z = zeta(beta, jnp.ones((), beta.dtype))
+    if config.scenario in ("bigram", "bigram-top-k"):
+        far = zeta(2 * beta, n1) / z**2
+        tok = 0.0 if config.scenario == "bigram-top-k" else zeta(2 * beta, jnp.ones((), beta.dtype)) / z**2 * far
+        return np.asarray(jnp.asarray(config.sample_sizes, beta.dtype) * (far + tok))
     a, s = config.training_law().tail_pieces()
     per_draw = jnp.sum(a * zeta(beta + s, n1)) / z
     real = config.real_samples * zeta(2 * beta, n1) / z**2
@@ -95,6 +104,8 @@ def _draw(key, cdf: jnp.ndarray, size: int) -> jnp.ndarray:
 def _one_seed(key, p_table, q_cdf, p_cdf, config: TailsConfig):
     sizes = jnp.asarray(config.sample_sizes)
     t_max = max(config.sample_sizes)
+    if config.scenario in ("bigram", "bigram-top-k"):
+        return _bigram_seed(key, p_table, q_cdf, p_cdf, config)[None]
     if config.scenario != "generations":
         k_ai, k_real = jax.random.split(key)
         stream = _draw(k_ai, q_cdf, t_max)
@@ -102,10 +113,11 @@ def _one_seed(key, p_table, q_cdf, p_cdf, config: TailsConfig):
             stream = jnp.concatenate([_draw(k_real, p_cdf, config.real_samples), stream])
         return _errors_from_stream(stream, p_table, sizes + config.real_samples)[None]
     T0 = config.generator_samples
-    clean = _errors_from_stream(_draw(jax.random.fold_in(key, 0), p_cdf, t_max), p_table, sizes)
+    # n = 0: T draws from the start law q (p unless the chain starts from a cut/narrowed law)
+    clean = _errors_from_stream(_draw(jax.random.fold_in(key, 0), q_cdf, t_max), p_table, sizes)
     if config.n_generations == 0:
         return clean[None]
-    first = _draw(jax.random.fold_in(key, 1_000_003), p_cdf, T0)  # generation 1: T0 draws from p
+    first = _draw(jax.random.fold_in(key, 1_000_003), q_cdf, T0)  # generation 1: T0 draws from q
 
     def generation(tokens, m):
         k_down, k_next = jax.random.split(jax.random.fold_in(key, m))
@@ -117,13 +129,53 @@ def _one_seed(key, p_table, q_cdf, p_cdf, config: TailsConfig):
     return jnp.concatenate([clean[None], errs])
 
 
-@functools.partial(jax.jit, static_argnames=("vocab",))
+def _bigram_seed(key, p_table, r_cdf, p_cdf, config: TailsConfig):
+    """``(n_T,)`` TV errors of one seed of the Hutter++ bigram model (overflow index ``N``).
+
+    ``E = 1 - sum_{distinct seen pairs (i, j)} p_i min(r_j, N_ij/T_i)`` (``TV = sum_j (r_j - q_j)_+``;
+    unseen contexts contribute ``p_i``). The relabelling ``pi_i`` of the next tokens is the identity:
+    TV is invariant under it.
+    """
+    vocab = p_table.shape[0] - 1
+    t_max = max(config.sample_sizes)
+    k_ctx, k_tok = jax.random.split(key)
+    ctx = _draw(k_ctx, p_cdf, t_max).astype(jnp.int64)
+    tok = _draw(k_tok, r_cdf, t_max).astype(jnp.int64)
+    out = []
+    for T in config.sample_sizes:  # static grid: one sort per size (prefixes of one stream)
+        codes = jnp.sort(ctx[:T] * (vocab + 1) + tok[:T])
+        c, j = codes // (vocab + 1), codes % (vocab + 1)
+        new_pair = jnp.concatenate([jnp.ones((1,), bool), codes[1:] != codes[:-1]])
+        new_ctx = jnp.concatenate([jnp.ones((1,), bool), c[1:] != c[:-1]])
+        pair_id = jnp.cumsum(new_pair) - 1
+        ctx_id = jnp.cumsum(new_ctx) - 1
+        ones = jnp.ones((T,), p_table.dtype)
+        n_pair = jax.ops.segment_sum(ones, pair_id, num_segments=T)[pair_id]
+        n_ctx = jax.ops.segment_sum(ones, ctx_id, num_segments=T)[ctx_id]
+        gain = p_table[c] * jnp.minimum(p_table[j], n_pair / n_ctx)
+        out.append(1.0 - jnp.sum(jnp.where(new_pair, gain, 0.0)))
+    return jnp.stack(out)
+
+
 def _tables(config: TailsConfig, *, vocab: int):
-    """``p`` with a zero overflow entry, and the cumulative laws of the draws (float64)."""
-    beta = jnp.asarray(config.beta, jnp.float64)
+    """``p`` with a zero overflow entry, and the cumulative laws of the draws (float64).
+
+    ``q_cdf``: the training law (the start law of ``generations``; for the bigram scenarios the
+    next-token law, ``Zipf(beta)`` or its k-head). The law is built eagerly (its structure depends on
+    which optional fields are set), the tables under ``jit``.
+    """
+    if config.scenario == "bigram-top-k":
+        law = top_k(config.beta, config.k)
+    else:
+        law = config.training_law()
+    return _tables_jit(jnp.asarray(config.beta, jnp.float64), law, vocab=vocab)
+
+
+@functools.partial(jax.jit, static_argnames=("vocab",))
+def _tables_jit(beta, law, *, vocab: int):
     i = jnp.arange(1, vocab + 1, dtype=jnp.float64)
     p = zipf_pmf(i, beta)
-    q = config.training_law().pmf(i) if config.scenario != "generations" else p
+    q = law.pmf(i)
     return jnp.concatenate([p, jnp.zeros((1,), p.dtype)]), jnp.cumsum(q), jnp.cumsum(p)
 
 
@@ -173,6 +225,8 @@ def simulate_tails(
     if cut > vocab:
         raise ValueError(f"vocab={vocab} is below the scenario's cut-off {cut}; pass vocab >= {cut}")
     stream = max(config.sample_sizes) + config.real_samples + (config.generator_samples or 0)
+    if config.scenario in ("bigram", "bigram-top-k"):
+        stream = 4 * sum(config.sample_sizes)  # pairs, sort keys, segment sums for every size
     if batch_size is None:
         batch_size = int(max(1, min(n_seeds, memory_budget // (48 * stream))))
     batch_size = _checks.check_int("batch_size", batch_size, minimum=1)
