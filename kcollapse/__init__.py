@@ -19,6 +19,7 @@ from . import distributed as distributed  # noqa: E402
 from . import gaussian as gaussian  # noqa: E402
 from . import kernels as kernels  # noqa: E402
 from . import optimize as optimize  # noqa: E402
+from . import pruning as pruning  # noqa: E402
 from . import scaling as scaling  # noqa: E402
 from . import solvers as solvers  # noqa: E402
 from . import spectra as spectra  # noqa: E402
@@ -45,6 +46,7 @@ __all__ = [
     "gaussian",
     "kernels",
     "optimize",
+    "pruning",
     "scaling",
     "simulate_chain",
     "solvers",

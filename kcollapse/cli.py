@@ -634,6 +634,7 @@ MODEL_MODULES: dict[str, str] = {
     "random-projection": "kcollapse._cli_strong",
     "tails": "kcollapse._cli_tails",
     "gaussian": "kcollapse._cli_gaussian",
+    "pruning": "kcollapse._cli_pruning",
 }
 
 #: modules defining whole sub-commands: each provides ``register(subparsers)``.
