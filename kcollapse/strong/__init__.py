@@ -56,28 +56,44 @@ from ._simulate import simulate_iterative_mixture as simulate_iterative_mixture
 from ._simulate import simulate_mixture as simulate_mixture
 from ._simulate import simulate_weighted_mixture as simulate_weighted_mixture
 from ._simulate_rp import simulate_random_projection as simulate_random_projection
+from ._surrogate import GOLDEN_REAL_WEIGHT as GOLDEN_REAL_WEIGHT
+from ._surrogate import RetrainingError as RetrainingError
+from ._surrogate import optimal_real_weight as optimal_real_weight
+from ._surrogate import optimal_real_weight_given_design as optimal_real_weight_given_design
+from ._surrogate import retraining_error as retraining_error
+from ._surrogate import retraining_error_given_design as retraining_error_given_design
+from ._surrogate import retraining_variance_factor as retraining_variance_factor
+from ._surrogate import simulate_retraining as simulate_retraining
 
 __all__ = [
-    "MISMATCH_SHAPES",
-    "STRONG_CONVENTIONS",
+    "GOLDEN_REAL_WEIGHT",
     "GridSimulation",
-    "RandomProjectionOrderParameters",
     "iterative_mixture_error",
     "linear_equivalent_ridge",
     "merge_grid_simulations",
     "mismatch_covariance",
+    "MISMATCH_SHAPES",
     "mixture_error",
     "mixture_error_isotropic",
     "optimal_mixing_weight",
+    "optimal_real_weight",
+    "optimal_real_weight_given_design",
     "overparameterised_mixture_error",
     "paper_ridge",
     "random_projection_error",
     "random_projection_order_parameters",
+    "RandomProjectionOrderParameters",
+    "retraining_error",
+    "retraining_error_given_design",
+    "retraining_variance_factor",
+    "RetrainingError",
     "ridgeless_mixture_error",
     "simulate_iterative_mixture",
     "simulate_mixture",
     "simulate_random_projection",
+    "simulate_retraining",
     "simulate_weighted_mixture",
+    "STRONG_CONVENTIONS",
     "weighted_mixture_error",
     "weighted_mixture_error_small_phi",
 ]
