@@ -17,6 +17,7 @@ from . import data as data  # noqa: E402
 from . import datasets as datasets  # noqa: E402
 from . import distributed as distributed  # noqa: E402
 from . import gaussian as gaussian  # noqa: E402
+from . import kde as kde  # noqa: E402
 from . import kernels as kernels  # noqa: E402
 from . import optimize as optimize  # noqa: E402
 from . import pruning as pruning  # noqa: E402
@@ -44,6 +45,7 @@ __all__ = [
     "datasets",
     "distributed",
     "gaussian",
+    "kde",
     "kernels",
     "optimize",
     "pruning",

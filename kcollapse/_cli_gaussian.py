@@ -27,6 +27,16 @@ _NOT_APPLICABLE = {
     "num_processes": "--num-processes", "process_id": "--process-id",
 }
 
+SCENARIOS = ("refit", "barzilai-shamir", "bertrand", "suresh-discrete")
+#: refit-chain flags (rejected by the bertrand and suresh-discrete scenarios unless at their defaults)
+_REFIT_ONLY = {"gauss_dim": "--gauss-dim", "gauss_estimator": "--gauss-estimator", "gauss_growth": "--gauss-growth",
+               "gauss_mean_noise": "--gauss-mean-noise", "gauss_sampler": "--gauss-sampler", "gauss_eps": "--gauss-eps"}
+#: scenario-only flags (default None) -> scenarios they apply to
+_SCENARIO_FLAGS = {"gauss_synthetic": ("--gauss-synthetic", ("bertrand",)), "gauss_real": ("--gauss-real", ("bertrand",)),
+                   "gauss_init_offset": ("--gauss-init-offset", ("bertrand",)),
+                   "gauss_init_std": ("--gauss-init-std", ("bertrand",)),
+                   "gauss_counts": ("--gauss-counts", ("suresh-discrete",))}
+
 _PAPER = {"replace": "Shumailov et al. 2305.17493v3 §4.2", "accumulate": "Kazdan et al. 2410.16713v4 Thm 1"}
 
 
@@ -52,8 +62,26 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                    "samples: draw all T0 points per refit (default: statistics)")
     g.add_argument("--gauss-eps", type=float, default=None, metavar="EPS",
                    help="also report P(sigma_g > EPS) with the Markov and Suresh et al. collapse bounds")
+    g.add_argument("--gauss-scenario", choices=SCENARIOS, default="refit",
+                   help="refit: Shumailov (replace) / Kazdan (accumulate) refit chain; barzilai-shamir: the accumulate "
+                   "chain (forces --mode accumulate; any --gauss-growth) with the schedule-free consistency bounds; "
+                   "bertrand: refit on --T0 real + --gauss-synthetic samples of the previous fit (Bertrand et al.); "
+                   "suresh-discrete: the categorical ML chain on a corpus of --T0 tokens (Suresh et al.) (default: refit)")
+    g.add_argument("--gauss-synthetic", type=int, default=None, metavar="M",
+                   help="bertrand: synthetic samples per refit, lambda = M/T0 (required)")
+    g.add_argument("--gauss-real", choices=("fixed", "fresh"), default=None,
+                   help="bertrand: one real data set reused at every refit (Bertrand et al.'s setting) or fresh real "
+                   "samples each refit (default: fixed)")
+    g.add_argument("--gauss-init-offset", type=float, default=None, metavar="DELTA",
+                   help="bertrand: start from the model N(mu + DELTA, s^2) instead of the real-data fit (initial error)")
+    g.add_argument("--gauss-init-std", type=float, default=None, metavar="S",
+                   help="bertrand: standard deviation s of that initial model (default: --gauss-sigma)")
+    g.add_argument("--gauss-counts", type=int, nargs="+", default=None, metavar="C",
+                   help="suresh-discrete: initial counts of the tracked symbols in a corpus of --T0 tokens (the rest "
+                   "is one more symbol) (default: 1 2 5 10 20)")
     shared = {a.dest: a.default for a in parser._actions if a.dest in _NOT_APPLICABLE}
-    parser.set_defaults(_gauss_shared_defaults=shared)
+    refit_only = {a.dest: a.default for a in parser._actions if a.dest in _REFIT_ONLY}
+    parser.set_defaults(_gauss_shared_defaults=shared, _gauss_refit_defaults=refit_only)
 
 
 def _config(args: argparse.Namespace):
@@ -61,9 +89,12 @@ def _config(args: argparse.Namespace):
     from .cli import UsageError
     from .gaussian import RefitConfig
 
+    _check_scenario_flags(args)
     if args.mode == "mix":
         raise UsageError("--model gaussian supports --mode replace or accumulate, not mix "
-                         "(mixing real and synthetic samples is not a Gaussian-refit result in THEORY.md §6-§7)")
+                         "(for real + synthetic mixing use --gauss-scenario bertrand)")
+    if args.gauss_scenario == "barzilai-shamir":
+        args.mode = "accumulate"
     for dest, flag in _NOT_APPLICABLE.items():
         defaults = getattr(args, "_gauss_shared_defaults", {})
         if dest in defaults and getattr(args, dest, None) != defaults[dest]:
@@ -91,6 +122,28 @@ def _config(args: argparse.Namespace):
     return cfg, np.asarray(gens, dtype=np.int64)
 
 
+def _check_scenario_flags(args: argparse.Namespace) -> None:
+    from .cli import UsageError
+
+    sc = args.gauss_scenario
+    for dest, (flag, scenarios) in _SCENARIO_FLAGS.items():
+        if getattr(args, dest, None) is not None and sc not in scenarios:
+            raise UsageError(f"{flag} does not apply to --gauss-scenario {sc} (only to {', '.join(scenarios)})")
+    if sc in ("bertrand", "suresh-discrete"):
+        for dest, flag in _REFIT_ONLY.items():
+            defaults = getattr(args, "_gauss_refit_defaults", {})
+            if dest in defaults and getattr(args, dest, None) != defaults[dest]:
+                raise UsageError(f"{flag} does not apply to --gauss-scenario {sc}; drop it")
+        for dest, flag in _NOT_APPLICABLE.items():
+            defaults = getattr(args, "_gauss_shared_defaults", {})
+            if dest in defaults and getattr(args, dest, None) != defaults[dest]:
+                raise UsageError(f"{flag} does not apply to --model gaussian; drop it")
+        if args.mode != "replace":
+            raise UsageError(f"--mode does not apply to --gauss-scenario {sc}; drop it")
+        if sc == "suresh-discrete" and args.gauss_sigma != 1.0:
+            raise UsageError("--gauss-sigma does not apply to --gauss-scenario suresh-discrete; drop it")
+
+
 def _conventions(cfg) -> dict[str, str]:
     div = "N - 1" if cfg.estimator == "unbiased" else "N"
     return {
@@ -115,7 +168,9 @@ def _conventions(cfg) -> dict[str, str]:
 def _config_dict(args, cfg, gens, **extra) -> dict[str, Any]:
     out = {**cfg.as_dict(), "generations": gens.tolist(),
            "batch_size_at_generations": [int(cfg.batch_sizes()[g - 1]) if g > 0 else None for g in gens],
-           "paper": _PAPER[cfg.mode], "eps": args.gauss_eps, "conventions": _conventions(cfg)}
+           "paper": _PAPER[cfg.mode] + (" (consistency: Barzilai & Shamir 2505.19046)"
+                                          if args.gauss_scenario == "barzilai-shamir" else ""),
+           "scenario": args.gauss_scenario, "eps": args.gauss_eps, "conventions": _conventions(cfg)}
     out.update(extra)
     return out
 
@@ -204,6 +259,11 @@ def run(command: str, args: argparse.Namespace) -> dict:
     """``simulate`` / ``theory`` / ``compare`` for ``--model gaussian`` (layout: kcollapse.cli.run_model_command)."""
     from .gaussian import compare_refit, refit_theory
 
+    _check_scenario_flags(args)
+    if args.gauss_scenario == "bertrand":
+        return _run_bertrand(command, args)
+    if args.gauss_scenario == "suresh-discrete":
+        return _run_discrete(command, args)
     cfg, gens = _config(args)
     eps = args.gauss_eps
     if command == "theory":
@@ -261,3 +321,186 @@ def run(command: str, args: argparse.Namespace) -> dict:
 
     raise UsageError(f"--model gaussian has no command {command!r}")
 
+
+
+# ------------------------------------------------------------------------------------------------
+# --gauss-scenario bertrand / suresh-discrete (THEORY.md §7)
+# ------------------------------------------------------------------------------------------------
+
+_CMP_COLS = [("n", "n", "d"), ("quantity", "quantity", "s"), ("kind", "kind", "s"), ("theory", "theory", ".6g"),
+             ("simulation", "simulation", ".6g"), ("sem", "± sem", ".2g"), ("z", "z", "+.2f"),
+             ("relative_gap", "rel. gap", "+.2%"), ("check", "check", "s")]
+
+
+def _generations(args, minimum: int) -> np.ndarray:
+    from . import _checks
+
+    return np.asarray(sorted({_checks.check_int("--generations", n, minimum=minimum) for n in args.generations}),
+                      dtype=np.int64)
+
+
+def _summary_line(summary) -> str:
+    ok = summary["bound_points"] - summary["bounds_violated"]
+    return (f"summary: max |z| = {summary['max_abs_z']:.2f}, max |relative gap| = {summary['max_abs_relative_gap']:.2%} "
+            f"over {summary['points']} exact points; bounds hold at {ok}/{summary['bound_points']} points")
+
+
+def _checks_column(rows) -> None:
+    for r in rows:
+        r["check"] = "" if r["holds"] is None else ("holds" if r["holds"] else "VIOLATED")
+
+
+def _bertrand_config(args):
+    from . import _checks
+    from .cli import UsageError
+    from .gaussian import MixConfig
+
+    if args.gauss_synthetic is None:
+        raise UsageError("--gauss-scenario bertrand needs --gauss-synthetic M (synthetic samples per refit)")
+    n = _checks.check_int("--T0", args.T0, minimum=2)
+    m = _checks.check_int("--gauss-synthetic", args.gauss_synthetic, minimum=0)
+    sigma = _checks.check_positive_float("--gauss-sigma", args.gauss_sigma)
+    gens = _generations(args, 0)
+    gens = gens[gens >= 1]  # generation 0 is the truth itself
+    if not len(gens):
+        raise UsageError("--generations: give at least one generation >= 1 (generation 0 is the truth)")
+    given = args.gauss_init_offset is not None or args.gauss_init_std is not None
+    delta = 0.0 if args.gauss_init_offset is None else _checks._as_float("--gauss-init-offset", args.gauss_init_offset)
+    s0 = sigma if args.gauss_init_std is None else _checks.check_positive_float("--gauss-init-std", args.gauss_init_std)
+    cfg = MixConfig(real_samples=n, synthetic_samples=m, n_generations=int(gens.max()),
+                    real_data=args.gauss_real or "fixed", init="given" if given else "real_fit", sigma=sigma,
+                    init_mean_offset=delta, init_std=s0).validate()
+    return cfg, gens
+
+
+def _bertrand_meta(cfg, gens, **extra) -> dict[str, Any]:
+    from .gaussian import bertrand_stated_ratio, mixing_contraction, mixing_fixed_point
+
+    fp = mixing_fixed_point(cfg)
+    ratio = mixing_contraction(cfg.real_samples, cfg.synthetic_samples)
+    return {"scenario": "bertrand", **cfg.as_dict(), "generations": gens.tolist(),
+            "paper": "Bertrand et al. 2310.00429 (ICLR 2024), THEORY.md §7",
+            "fixed_point": fp, "contraction": ratio,
+            "stated_factor_eps0": float(bertrand_stated_ratio(cfg.ratio)),
+            "conventions": {
+                "model": "generation 0 is the truth N(mu, sigma^2); refit 1 = MLE on the T0 real samples (Bertrand's "
+                         "theta_0) or the given initial model; refit g >= 2 = MLE (divisor T0 + M) on T0 real samples "
+                         "plus M samples from generation g-1",
+                "real_data": "fixed: one real data set reused at every refit (Bertrand et al.); fresh: new real samples",
+                "contraction": "population: lambda/(1 + lambda) = ratio of E[mu_g - mu | mu_{g-1}]; the stated sufficient "
+                               "condition lambda (1 + L eps/alpha) < 1 is [MEMORY/SECONDARY]",
+                "sem": CONVENTIONS["sem"], "z": "(simulation - theory)/sem"}, **extra}
+
+
+def _run_bertrand(command: str, args) -> dict:
+    import jax
+
+    from .gaussian import compare_mixing, mixing_moments, simulate_mixing
+
+    cfg, gens = _bertrand_config(args)
+    title = (f"Bertrand et al. retraining of N(mu, {float(cfg.sigma):g}^2): {cfg.real_samples} {cfg.real_data} real + "
+             f"{cfg.synthetic_samples} synthetic per refit (lambda = {cfg.ratio:g}), MLE")
+    meta = _bertrand_meta(cfg, gens)
+    fp, ratio = meta["fixed_point"], meta["contraction"]
+    line = (f"contraction lambda/(1+lambda) = {ratio['population']:.4g} (stated factor lambda(1+L eps/alpha) at eps=0: "
+            f"{meta['stated_factor_eps0']:.4g}); fixed point E(mu-mu*)^2 = {fp['mean_sq_error']:.6g}, "
+            f"E sigma^2 = {fp['variance']:.6g}, spectral radius {fp['spectral_radius']:.4g}")
+    if command == "theory":
+        th = mixing_moments(cfg, gens)
+        rows = [{"n": int(g), **{k: float(v[j]) for k, v in th.items()}} for j, g in enumerate(gens)]
+        cols = [("n", "n", "d"), ("mean_bias", "E(mu-mu*)", ".6g"), ("mean_sq_error", "E(mu-mu*)^2", ".6g"),
+                ("variance", "E sigma^2", ".6g"), ("marginal_variance", "marginal var", ".6g")]
+        return {"config": meta, "results": rows, "columns": cols, "title": title, "summary_line": line,
+                "arrays": {"generations": gens, **th}}
+    n, seed, _ = _run_args(args)
+    sim = simulate_mixing(jax.random.key(seed), cfg, gens, n)
+    meta.update(seeds=n, seed=seed, chains_completed=sim.n_chains)
+    arrays = {"generations": gens, "mean_shift_per_chain": sim.mean_shift, "variance_per_chain": sim.variance}
+    if command == "simulate":
+        rows = []
+        for j, g in enumerate(gens):
+            row = {"n": int(g)}
+            for q in ("mean_bias", "mean_sq_error", "variance"):
+                row[q], row[f"{q}_sem"] = float(sim.mean(q)[j]), float(sim.sem(q)[j])
+            rows.append(row)
+        cols = [("n", "n", "d"), ("mean_bias", "mu-mu*", ".5g"), ("mean_bias_sem", "± sem", ".2g"),
+                ("mean_sq_error", "(mu-mu*)^2", ".5g"), ("mean_sq_error_sem", "± sem", ".2g"),
+                ("variance", "sigma^2", ".5g"), ("variance_sem", "± sem", ".2g")]
+        return {"config": meta, "results": rows, "columns": cols, "title": f"{title}; {n} chains", "arrays": arrays}
+    rows, summary = compare_mixing(cfg, sim)
+    _checks_column(rows)
+    return {"config": meta, "results": rows, "columns": _CMP_COLS, "title": f"{title}; {n} chains",
+            "summary": summary, "summary_line": _summary_line(summary) + "\n" + line, "arrays": arrays}
+
+
+def _discrete_config(args):
+    from . import _checks
+    from .cli import UsageError
+
+    n = _checks.check_int("--T0", args.T0, minimum=2)
+    if n > 5000:
+        raise UsageError(f"--T0 must be <= 5000 for --gauss-scenario suresh-discrete (exact (n+1)^2 chain), got {n}")
+    counts = [1, 2, 5, 10, 20] if args.gauss_counts is None else args.gauss_counts
+    counts = [_checks.check_int("--gauss-counts", c, minimum=1) for c in counts]
+    if sum(counts) > n:
+        raise UsageError(f"--gauss-counts sum to {sum(counts)} > --T0 {n}; the corpus has only --T0 tokens")
+    gens = _generations(args, 0)
+    corpus = counts + ([n - sum(counts)] if sum(counts) < n else [])
+    return n, np.asarray(counts, np.int64), np.asarray(corpus, np.int64), gens
+
+
+def _run_discrete(command: str, args) -> dict:
+    import jax
+
+    from .gaussian import (
+        branching_survival,
+        compare_categorical,
+        feller_survival,
+        forgetting_time_quantile,
+        simulate_categorical,
+        suresh_survival_bound,
+        survival_probability,
+    )
+
+    n, counts, corpus, gens = _discrete_config(args)
+    title = (f"Suresh et al. categorical ML chain: corpus of n={n} tokens, tracked counts {counts.tolist()} "
+             "(Wright-Fisher: c_k ~ Binomial(n, c_(k-1)/n))")
+    median = forgetting_time_quantile(counts, n, 0.5, max_generations=max(20 * n, int(gens.max())))
+    meta = {"scenario": "suresh-discrete", "corpus_size": n, "counts": counts.tolist(), "corpus": corpus.tolist(),
+            "generations": gens.tolist(), "paper": "Suresh, Thangaraj, Khandavally 2412.17646 [SECONDARY], THEORY.md §7",
+            "median_forgetting_time": median.tolist(), "median_forgetting_time_feller": (2 * counts / np.log(2)).tolist(),
+            "conventions": {"model": "round 0 is the real corpus; round k resamples n tokens from the frequencies of round k-1",
+                            "survival": "P(c_k > 0): the symbol is still in the round-k corpus",
+                            "forgetting_time": "T_0 = first round with count 0 (absorbing)",
+                            "sem": "binomial sqrt(s(1-s)/chains) with the exact s (survival); sample SEM (times)"}}
+    line = ("median forgetting time (exact): " + ", ".join(f"c={c}: {m:g}" for c, m in zip(counts, median))
+            + " (Feller 2c/ln 2: linear in c)")
+    if command == "theory":
+        ex = survival_probability(counts, gens, n)
+        br = branching_survival(counts, gens)
+        fe = np.asarray(feller_survival(counts[None, :], gens[:, None]))
+        su = np.asarray(suresh_survival_bound(counts[None, :], gens[:, None]))
+        rows = [{"n": int(g), "count": int(c), "survival": float(ex[j, i]), "branching": float(br[j, i]),
+                 "feller": float(fe[j, i]), "suresh_bound": float(su[j, i])}
+                for j, g in enumerate(gens) for i, c in enumerate(counts)]
+        cols = [("n", "n", "d"), ("count", "count", "d"), ("survival", "survival", ".6g"),
+                ("branching", "branching", ".6g"), ("feller", "Feller", ".6g"), ("suresh_bound", "Suresh >=", ".6g")]
+        return {"config": meta, "results": rows, "columns": cols, "title": title, "summary_line": line,
+                "arrays": {"generations": gens, "counts": counts, "survival": ex}}
+    chains, seed, _ = _run_args(args)
+    sim = simulate_categorical(jax.random.key(seed), corpus, gens, chains)
+    k = len(counts)
+    sim = type(sim)(sim.generations, sim.counts[:k], sim.alive[:, :, :k], sim.loss_time[:, :k], sim.n)
+    meta.update(seeds=chains, seed=seed, chains_completed=sim.n_chains)
+    arrays = {"generations": gens, "counts": counts, "alive_per_chain": sim.alive, "loss_time_per_chain": sim.loss_time}
+    if command == "simulate":
+        p, se = sim.survival()
+        rows = [{"n": int(g), "count": int(c), "survival": float(p[j, i]), "survival_sem": float(se[j, i])}
+                for j, g in enumerate(gens) for i, c in enumerate(counts)]
+        cols = [("n", "n", "d"), ("count", "count", "d"), ("survival", "survival", ".5g"), ("survival_sem", "± sem", ".2g")]
+        return {"config": meta, "results": rows, "columns": cols, "title": f"{title}; {chains} chains", "arrays": arrays}
+    rows, summary = compare_categorical(sim)
+    _checks_column(rows)
+    cols = _CMP_COLS[:1] + [("count", "count", "d")] + _CMP_COLS[1:]
+    return {"config": meta, "results": rows, "columns": cols, "title": f"{title}; {chains} chains", "summary": summary,
+            "summary_line": _summary_line(summary) + "\n" + line, "arrays": arrays}

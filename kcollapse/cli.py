@@ -635,6 +635,7 @@ MODEL_MODULES: dict[str, str] = {
     "tails": "kcollapse._cli_tails",
     "gaussian": "kcollapse._cli_gaussian",
     "pruning": "kcollapse._cli_pruning",
+    "kde": "kcollapse._cli_kde",
 }
 
 #: modules defining whole sub-commands: each provides ``register(subparsers)``.

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _checks
 from ._config import RefitConfig
+from ._consistency import accumulate_uniform_bounds
 from ._simulate import RefitSimulation, _check_generations
 from ._theory import (
     collapse_probability_bound,
@@ -97,6 +98,10 @@ def _values(g, bs, sigma, eta, eps, *, mode, estimator, dim, kazdan, with_eps):
             shumailov_second_order(g, bs, sigma=sigma, dim=dim, mean_noise=eta))
     v["w2_sq_lower_bound"] = v["mean_sq_error"]
     v["w2_sq_upper_bound"] = v["mean_sq_error"] + v["variance"] + dim * sigma**2
+    if mode == "accumulate":
+        ub, lb = accumulate_uniform_bounds(bs[0], estimator=estimator, dim=dim, sigma=sigma)
+        v["mean_sq_error_uniform_upper_bound"] = jnp.broadcast_to(ub, g.shape)
+        v["variance_uniform_lower_bound"] = jnp.broadcast_to(lb, g.shape)
     if kazdan:
         vl, ml = kazdan_limits(bs[0], sigma=sigma, dim=dim)
         v["variance_limit"] = jnp.broadcast_to(vl, g.shape)
@@ -130,6 +135,10 @@ def _sources(config: RefitConfig) -> dict[str, str]:
         "w2_sq_lower_bound": ("Shumailov et al. §4.3: E W2^2 >= E||mu_g - mu||^2 (= tr Sigma sum 1/M_i + "
                               "sum E||eps_i||^2 for the unbiased estimator)"),
         "w2_sq_upper_bound": "Bures term <= tr Sigma_g + tr Sigma_0 (bounded under accumulate: Kazdan et al.)",
+        "mean_sq_error_uniform_upper_bound": ("Barzilai & Shamir 2505.19046 consistency [SECONDARY]; exact schedule-free "
+                                              f"bound sup_t E||mu_t - mu||^2 <= 2 d sigma^2/M_1 ({_KC})"),
+        "variance_uniform_lower_bound": ("Barzilai & Shamir consistency; inf_t E tr Sigma_t >= d sigma^2 (1 - 2/M_1) (MLE) "
+                                         f"or (1 - 1/(M_1 - 1)) (unbiased), any schedule ({_KC})"),
         "variance_limit": f"{_KZ}: d sigma^2 sin(pi/sqrt n)/(pi/sqrt n)",
         "mean_sq_error_limit": f"{_KZ}: d sigma^2 (1 - sin(pi/sqrt n)/(pi/sqrt n))",
         "p_scale_above_eps_markov": "Markov: P(sigma_g > eps) <= E sigma_g/eps (exact E sigma_g)",
@@ -258,6 +267,11 @@ def compare_refit(theory: RefitTheory, sim: RefitSimulation) -> tuple[list[dict[
         for name, kind in (("w2_sq_lower_bound", "lower_bound"), ("w2_sq_upper_bound", "upper_bound")):
             rows.append(_row(n, name, kind, v[name][j], sim.mean("w2_sq")[j], sim.sem("w2_sq")[j], chains,
                              theory.sources[name], reliable(2)))
+        for name, kind, q in (("mean_sq_error_uniform_upper_bound", "upper_bound", "mean_sq_error"),
+                              ("variance_uniform_lower_bound", "lower_bound", "variance")):
+            if name in v:
+                rows.append(_row(n, name, kind, v[name][j], sim.mean(q)[j], sim.sem(q)[j], chains,
+                                 theory.sources[name], reliable(2)))
         if eps is not None:
             p, se = sim.fraction_above(eps)
             for name in ("p_scale_above_eps_markov", "p_scale_above_eps_suresh"):
