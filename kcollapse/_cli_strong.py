@@ -22,7 +22,7 @@ from ._conventions import CONVENTIONS
 
 __all__ = ["add_args", "run"]
 
-MIXINGS = ("pooled", "weighted", "iterative")
+MIXINGS = ("pooled", "weighted", "iterative", "retraining")
 _DELTA_SHAPES = ("inverse", "isotropic")
 
 
@@ -39,9 +39,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mixing", choices=MIXINGS, default="pooled",
                    help="mixture only: pooled = ridge on the union (Theorem 1; Corollaries 1, 4); weighted = loss "
                    "(1-alpha)/n1 sum_real + alpha/n2 sum_synth (Corollary 2, ridgeless); iterative = each round "
-                   "relabels p2 n fresh rows with the previous round's model (Corollary 3, ridgeless) (default: pooled)")
+                   "relabels p2 n fresh rows with the previous round's model (Corollary 3, ridgeless); retraining = iterated "
+                   "weighted retraining on one design, loss w * real labels + (1 - w) * the previous fit's labels "
+                   "(Garg et al.; optimal w = (sqrt 5 - 1)/2 at equal noise; ridgeless; --real-weight) (default: pooled)")
     g.add_argument("--alpha", type=float, nargs="+", metavar="A",
                    help="with --mixing weighted: weight(s) alpha in [0, 1] on the synthetic group (alpha = p2 is pooling)")
+    g.add_argument("--real-weight", type=float, nargs="+", metavar="W",
+                   help="with --mixing retraining: weight(s) w in (0, 1] on the real labels (1 = real only; "
+                   "--generations are the retraining iterations, 0 = the real-only fit)")
     g.add_argument("--width", type=int, nargs="+", metavar="M",
                    help="random-projection only (required): width(s) m, the number of random features S^T x "
                    "(S is d x m, iid N(0, 1/d)); the error spikes at m = n when n < d")
@@ -252,9 +257,14 @@ def run(command: str, args: argparse.Namespace) -> dict:
         return _run_projection(command, args, prob)
     if args.width:
         raise _usage("--width applies to --model random-projection only")
+    if args.real_weight and args.model != "mixture":
+        raise _usage("--real-weight applies to --model mixture --mixing retraining only")
     if args.alpha and args.mixing != "weighted":
         raise _usage("--alpha applies to --mixing weighted only")
-    return {"pooled": _run_pooled, "weighted": _run_weighted, "iterative": _run_iterative}[args.mixing](command, args, prob)
+    if args.real_weight and args.mixing != "retraining":
+        raise _usage("--real-weight applies to --mixing retraining only")
+    return {"pooled": _run_pooled, "weighted": _run_weighted, "iterative": _run_iterative,
+            "retraining": _run_retraining}[args.mixing](command, args, prob)
 
 
 @functools.cache
@@ -444,6 +454,63 @@ def _run_iterative(command, args, prob):
     key_cols = [("p2", "p2", ".3g"), ("n_synthetic", "n2", "d"), ("generation", "t", "d")]
     return _finish(command, args, prob, rows, key_cols, sim, title, interrupted, mixing="iterative",
                    generations=gens, theorem=thm, finite_size=prob.finite_size)
+
+
+def _run_retraining(command, args, prob):
+    from . import strong
+
+    if not args.real_weight:
+        raise _usage("--mixing retraining needs --real-weight W [W ...] (weights in (0, 1] on the real labels)")
+    weights = [_checks.check_fraction("--real-weight", w) for w in args.real_weight]
+    if any(w <= 0 for w in weights):
+        raise _usage("--real-weight must be > 0 (at w = 0 nothing real is learnt after the first fit)")
+    gens = sorted(set(_checks.check_int("--generations", g, minimum=0) for g in args.generations))
+    if len(prob.ridges) != 1:
+        raise _usage("--mixing retraining takes one --ridge value")
+    _ridgeless_theory_only(command, prob, "retraining")
+    if prob.finite_size:
+        raise _usage("--finite-size has no effect for --mixing retraining (the theory is exact for n >= d + 2); drop it")
+    if command != "simulate" and prob.n in (prob.d, prob.d + 1):
+        raise _usage(f"--T {prob.n} with d = {prob.d}: the min-norm fit's variance has no closed form at n in "
+                     "{d, d+1}; use --T >= d + 2 or --T < d")
+    if command != "simulate" and prob.sigma == 0:
+        raise _usage("--mixing retraining needs --sigma > 0 (the real labels' noise sets the scale of the result)")
+    if args.p2 != [0.2] or args.c2 != 0.5:
+        raise _usage("--p2 and --c2 do not apply to --mixing retraining (every iteration uses all n rows twice: "
+                     "real labels with weight w, the previous fit's labels with weight 1 - w)")
+    keys = [{"real_weight": w, "generation": g} for w in weights for g in gens]
+    theory = sim = None
+    interrupted = False
+    exact = prob.n >= prob.d + 2
+    thm = ("retraining recursion E_t = B + g_t(w) V_1 (Garg et al. setting, DERIVED; "
+           + ("exact for n >= d + 2)" if exact else "design average by kcollapse's deterministic equivalent, n < d)"))
+    rho = (prob.sigma2 / prob.sigma) ** 2
+    if command != "simulate":
+        W = np.asarray([k["real_weight"] for k in keys])
+        G = np.asarray([k["generation"] for k in keys])
+        res = strong.retraining_error(prob.spec, prob.n, W, G, label_noise=prob.sigma, synthetic_noise=prob.sigma2)
+        total = np.asarray(res.total, dtype=float)
+        theory = {"total": total, "bias": np.asarray(res.bias, dtype=float),
+                  "variance": np.asarray(res.variance, dtype=float), "collapse": np.zeros_like(total),
+                  "theorem": [thm] * len(keys)}
+    if command != "theory":
+        n_gen = max(gens)
+        sim, interrupted = _simulate(args, command, lambda key, s, o, b: strong.simulate_retraining(
+            key, prob.spec, prob.n, weights, n_gen, ridge=prob.ridges[0], label_noise=prob.sigma,
+            synthetic_noise=prob.sigma2, n_seeds=s, seed_offset=o, batch_size=b, memory_budget=_budget(args)))
+        sim = _select(sim, 1, gens)
+    rows = _assemble(command, keys, theory, sim)
+    title = (f"iterated weighted retraining ({thm}); {args.spectrum} d={prob.d}, n={prob.n}, sigma={prob.sigma}, "
+             f"sigma_synthetic={prob.sigma2}, ridge={prob.ridges[0]}")
+    key_cols = [("real_weight", "w", ".4g"), ("generation", "t", "d")]
+    w_star = float(strong.optimal_real_weight(rho))
+    out = _finish(command, args, prob, rows, key_cols, sim, title, interrupted, mixing="retraining",
+                  real_weights=weights, generations=gens, theorem=thm, optimal_real_weight=w_star, noise_ratio=rho)
+    line = f"optimal real weight w* = {w_star:.6f} (noise ratio {rho:.4g}; (sqrt 5 - 1)/2 = 0.618034 at ratio 1)"
+    out["summary_line"] = (out.get("summary_line", "") + "\n" if out.get("summary_line") else "") + line
+    if command == "compare":
+        out["summary"]["optimal_real_weight"] = w_star
+    return out
 
 
 def _select(sim, axis: int, indices):

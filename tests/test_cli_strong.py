@@ -163,3 +163,28 @@ def test_bad_input_exit2_one_line(capsys, argv, word):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and word in err and "Traceback" not in err
+
+
+def test_retraining_compare_and_golden_weight(capsys):
+    """--mixing retraining: exact theory (n >= d + 2) vs the simulator, and the golden-ratio weight."""
+    code, out, err = run(capsys, "compare", "--model", "mixture", "--mixing", "retraining", "--d", "8", "--T", "24",
+                         "--sigma", "1", "--real-weight", "0.5", "0.618034", "1", "--generations", "0", "2", "20",
+                         "--seeds", "300", "--json", "--quiet")
+    assert code == 0, err
+    p = json.loads(out)
+    assert p["summary"]["optimal_real_weight"] == pytest.approx((5**0.5 - 1) / 2, abs=1e-12)
+    rows = {(r["real_weight"], r["generation"]): r for r in p["results"]}
+    assert len(rows) == 9 and all(abs(r["z"]) < 4 for r in rows.values())  # exact theory: no allowance
+    # independent closed form at n >= d + 2: E_0 = sigma^2 d/(n - d - 1); real-only (w = 1) stays there;
+    # at the fixed point the variance factor is f(w) = (w^2 + (1 - w)^2)/(w (2 - w)) with f(w*) = w*
+    e0 = 8 / (24 - 8 - 1)
+    assert rows[(1.0, 20)]["theory"] == pytest.approx(e0, rel=1e-12)
+    assert rows[(0.618034, 20)]["theory"] == pytest.approx(0.618034 * e0, rel=1e-5)
+    assert rows[(0.5, 20)]["theory"] == pytest.approx((0.25 + 0.25) / 0.75 * e0, rel=1e-5)
+    # bad input: ridge in theory, missing weights, weight 0, flags of other mixings
+    for argv, needle in ((["--real-weight", "0.5", "--ridge", "0.1"], "ridge"), ([], "--real-weight"),
+                         (["--real-weight", "0"], "--real-weight"), (["--real-weight", "0.5", "--p2", "0.3"], "--p2")):
+        code, _, err = run(capsys, "theory", "--model", "mixture", "--mixing", "retraining", "--d", "8", "--T", "24", *argv)
+        assert code == 2 and needle in err, (argv, err)
+    code, _, err = run(capsys, "theory", "--model", "mixture", "--real-weight", "0.5", "--d", "8", "--T", "24")
+    assert code == 2 and "--real-weight" in err
