@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from typing import Any
 
@@ -17,16 +18,21 @@ from ._conventions import CONVENTIONS
 __all__ = ["add_args", "run"]
 
 _SCENARIOS = ("clean", "top-k", "narrow", "grokking", "narrow-mix", "buy-tail", "real-plus-ai", "generations", "bigram",
-              "bigram-top-k")
+              "bigram-top-k", "memory")
 
 #: flag -> scenarios it applies to
 _FLAG_SCENARIOS = {
-    "--tail-k": ("top-k", "grokking", "buy-tail", "real-plus-ai", "generations", "bigram-top-k"),
+    "--tail-k": ("top-k", "grokking", "buy-tail", "real-plus-ai", "generations", "bigram-top-k", "memory"),
     "--tail-start": ("buy-tail",),
     "--tail-beta-ai": ("narrow", "narrow-mix", "generations"),
     "--tail-temperature": ("narrow", "narrow-mix", "generations"),
     "--tail-fraction": ("grokking", "narrow-mix", "buy-tail", "generations"),
     "--tail-real-samples": ("real-plus-ai",),
+    "--tail-memory-dim": ("memory",),
+    "--tail-memory-labels": ("memory",),
+    "--tail-memory-rule": ("memory",),
+    "--tail-memory-capacity": ("memory",),
+    "--tail-memory-vocab": ("memory",),
 }
 _REQUIRED = {
     "top-k": ("--tail-k",), "grokking": ("--tail-k", "--tail-fraction"), "buy-tail": ("--tail-k", "--tail-start"),
@@ -78,7 +84,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                    "empirical resampling of --T0 tokens, n in --generations; Cor 2.2 / Thm 2.4; the chain starts from p, or from "
                    "the top-k cut with --tail-k, the narrowed law with --tail-beta-ai/--tail-temperature, mixed with "
                    "p by --tail-fraction); bigram (Hutter++: T (context, next token) pairs, TV error of the empirical "
-                   "conditionals, Thm 4.1); bigram-top-k (next tokens from the k-head of each conditional, Thm 4.2) "
+                   "conditionals, Thm 4.1); bigram-top-k (next tokens from the k-head of each conditional, Thm 4.2); "
+                   "memory (associative memory of Cabannes et al., Thm 5.1: --tail-memory-dim, --tail-memory-labels, "
+                   "--tail-memory-rule, optional --tail-k cut of the training data; --tail-T 0 means T -> inf) "
                    "(default: clean)")
     g.add_argument("--zipf-beta", type=float, default=1.5, metavar="BETA",
                    help="Zipf exponent beta > 1 of the real law p_i ∝ i^-beta (default: 1.5)")
@@ -95,6 +103,17 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tail-start", type=int, default=None, metavar="N", help="first index of the bought real tail (buy-tail)")
     g.add_argument("--tail-real-samples", type=_size, default=None, metavar="T_REAL",
                    help="clean draws in every training set (real-plus-ai)")
+    g.add_argument("--tail-memory-dim", type=int, default=None, metavar="D",
+                   help="memory: embedding dimension d (default: 256)")
+    g.add_argument("--tail-memory-labels", type=int, default=None, metavar="M",
+                   help="memory: number of labels m >= 2, one random label per token (default: 5)")
+    g.add_argument("--tail-memory-rule", choices=("counting", "seen", "capped"), default=None,
+                   help="memory: q(i) = count (counting), 1[seen] (seen), or 1[among the --tail-memory-capacity most "
+                   "frequent seen] (capped, Cabannes et al.'s optimal scheme) (default: counting)")
+    g.add_argument("--tail-memory-capacity", type=int, default=None, metavar="C",
+                   help="memory, capped rule: stored tokens (default: ceil(d/log d))")
+    g.add_argument("--tail-memory-vocab", type=int, default=None, metavar="N",
+                   help="memory: vocabulary N; p is Zipf truncated at N and renormalised (default: 4096)")
     g.add_argument("--zipf-vocab", type=int, default=1 << 20, metavar="N",
                    help="simulator vocabulary N; tokens > N are drawn as one never-learned outcome, which biases the "
                    "simulated mean up by at most the reported truncation_bound (default: 2^20)")
@@ -173,6 +192,8 @@ def run(command: str, args: argparse.Namespace) -> dict:
     from .cli import UsageError
     from .tails import predict_tails, simulate_tails
 
+    if args.tail_scenario == "memory":
+        return _run_memory(command, args)
     cfg, generations = build_config(args)
     if command == "theory":
         try:
@@ -247,3 +268,107 @@ def run(command: str, args: argparse.Namespace) -> dict:
                          f"(truncation bias <= {np.max(sim.truncation_bound):.1e})"),
         "arrays": {**arrays, "theory": th.total},
     }
+
+
+MEMORY_CONVENTIONS = {
+    "model": "associative memory of Cabannes, Dohmatob, Bietti (arXiv:2310.02984): W = sum_i q(i) u_y(i) e_i^T, "
+    "e_i, u_y ~ N(0, I_d/d), prediction argmax_y u_y^T W e_i; A Tale of Tails Thm 5.1 (arXiv:2402.07043v2 §5)",
+    "real_law": "p_i = i^-beta / H_N(beta), i = 1..N (Zipf truncated at N = --tail-memory-vocab and renormalised)",
+    "labels": "y(i) uniform on {1..m}, drawn once per token and seed (m = --tail-memory-labels)",
+    "test_error": "sum_i p_i 1[f(i) != y(i)], exact over the vocabulary; Monte Carlo over labels, embeddings, data",
+    "rules": "counting q(i) = n_i; seen q(i) = 1[n_i > 0]; capped q(i) = 1[i among the C most frequent seen] "
+    "(random tie-break); T -> inf (--tail-T 0): counts replaced by the training law",
+    "simulation": "unstored tokens (q(i) = 0) are counted with their exact error probability 1 - 1/m "
+    "(Rao-Blackwell; their prediction is independent of their label)",
+    "theory": "noise_free_limit: exact d -> inf error (1 - 1/m) sum_i p_i P(i not stored) (counting/seen; capped at "
+    "T -> inf); the finite-d simulation lies above it by the recall errors (excess, z = excess/sem). "
+    "leading_order: Thm 5.1 law T^-(1-1/beta) + d^-c_q + k^-(beta-1) with unit constants (only the exponents "
+    "are meaningful; c_q = (1-1/beta)/2 counting, beta-1 capped up to a log, none for seen)",
+    "sem": CONVENTIONS["sem"],
+}
+
+
+def _run_memory(command: str, args: argparse.Namespace) -> dict:
+    """``--tail-scenario memory``: the associative memory of Thm 5.1 (kcollapse.tails._memory)."""
+    import jax
+
+    from .cli import UsageError
+    from .tails import MemoryConfig, memory_law, memory_limit_error, simulate_memory
+
+    for flag, scenarios in _FLAG_SCENARIOS.items():
+        if _given(args, flag) and "memory" not in scenarios:
+            raise UsageError(f"{flag} does not apply to --tail-scenario memory (only to {', '.join(scenarios)})")
+    beta = _checks.check_positive_float("--zipf-beta", args.zipf_beta)
+    if not beta > 1:
+        raise UsageError(f"--zipf-beta must be > 1 (a normalisable Zipf law), got {beta}")
+    def flag(name, default, minimum):
+        value = getattr(args, "tail_memory_" + name)
+        return _checks.check_int("--tail-memory-" + name, default if value is None else value, minimum=minimum)
+
+    dim, labels, vocab = flag("dim", 256, 1), flag("labels", 5, 2), flag("vocab", 4096, 2)
+    rule = args.tail_memory_rule or "counting"
+    capacity = None
+    if args.tail_memory_capacity is not None:
+        if rule != "capped":
+            raise UsageError("--tail-memory-capacity applies only to --tail-memory-rule capped")
+        capacity = _checks.check_int("--tail-memory-capacity", args.tail_memory_capacity, minimum=1)
+    k = None if args.tail_k is None else _checks.check_int("--tail-k", args.tail_k, minimum=1)
+    if k is not None and k > vocab:
+        raise UsageError(f"--tail-k {k} exceeds --tail-memory-vocab {vocab}; lower --tail-k or raise "
+                         "--tail-memory-vocab")
+    sizes = args.tail_T if args.tail_T is not None else [args.T]
+    for T in sizes:
+        _checks.check_int("--tail-T" if args.tail_T is not None else "--T", T, minimum=0)
+    Ts = [None if int(T) == 0 else int(T) for T in sizes]
+    base = MemoryConfig(beta=beta, dim=dim, n_labels=labels, vocab=vocab, rule=rule, k=k, capacity=capacity)
+    base.validate()
+    theorem = "Tale of Tails Thm 5.1 (associative memory, triplet law)"
+    config = {"scenario": "memory", "theorem": theorem, "beta": beta, "dim": dim, "n_labels": labels, "vocab": vocab,
+              "rule": rule, "k": k, "capacity": base.stored_capacity if rule == "capped" else None,
+              "sample_sizes": [0 if T is None else T for T in Ts], "conventions": dict(MEMORY_CONVENTIONS)}
+
+    def limit(T):
+        if rule == "capped":
+            if T is not None:
+                return math.nan
+            return float(memory_limit_error(beta, labels, vocab, k=k, capacity=base.stored_capacity))
+        return float(memory_limit_error(beta, labels, vocab, sample_size=T, k=k))
+
+    def law(T):
+        if rule == "seen":
+            return math.nan
+        return float(memory_law(math.inf if T is None else T, dim, math.inf if k is None else k, beta, rule))
+
+    if command == "theory":
+        rows = [{"T": 0 if T is None else T, "noise_free_limit": limit(T), "leading_order": law(T)} for T in Ts]
+        return {"config": config, "results": rows,
+                "columns": [("T", "T (0 = inf)", "d"), ("noise_free_limit", "d->inf limit", ".6g"),
+                            ("leading_order", "leading order", ".6g")],
+                "title": f"{theorem}; rule={rule}, beta={beta:g}, d={dim}, m={labels}, N={vocab}",
+                "summary_line": "noise_free_limit is exact (d -> inf); leading_order has unit constants"}
+    n_seeds = _checks.check_int("--seeds", args.seeds, minimum=2)
+    seed = _checks.check_int("--seed", args.seed, minimum=0)
+    key = jax.random.key(seed)
+    rows = []
+    per_seed = []
+    for j, T in enumerate(Ts):
+        sim = simulate_memory(jax.random.fold_in(key, j), dataclasses.replace(base, sample_size=T), n_seeds)
+        per_seed.append(sim.per_seed)
+        row = {"T": 0 if T is None else T, "simulation": sim.mean, "sem": sim.sem, "seeds": n_seeds}
+        if command == "compare":
+            lim = limit(T)
+            excess = sim.mean - lim
+            row.update(noise_free_limit=lim, excess=excess, z=excess / max(sim.sem, 1e-12) if lim == lim else math.nan,
+                       leading_order=law(T))
+        rows.append(row)
+    cols = [("T", "T (0 = inf)", "d"), ("simulation", "simulation", ".6g"), ("sem", "± sem", ".2g")]
+    out = {"config": {**config, "seeds": n_seeds, "seed": seed}, "results": rows,
+           "title": f"{theorem}; rule={rule}, beta={beta:g}, d={dim}, m={labels}, N={vocab}, {n_seeds} seeds",
+           "arrays": {"test_error_per_seed": np.stack(per_seed)}}
+    if command == "compare":
+        cols += [("noise_free_limit", "d->inf limit", ".6g"), ("excess", "excess", ".3g"), ("z", "z", "+.2f"),
+                 ("leading_order", "leading order", ".6g")]
+        out["summary_line"] = ("excess = simulation - exact d -> inf limit = recall errors at finite d (>= 0 in "
+                               "expectation); leading order has unit constants")
+    out["columns"] = cols
+    return out

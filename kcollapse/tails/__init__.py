@@ -22,6 +22,10 @@ of the unseen tokens (shared/THEORY.md §5).
   derived asymptotics :func:`bigram_exponent`, :func:`bigram_constants`, :func:`conditional_tv_law`,
   :func:`bigram_law` (``E = T^{-(1-1/beta)}(a log T + b) + d T^{-1/2}``: a ``log T`` for ``beta < 2``);
 * the resampling chain from any start law: ``generations_error(..., law=top_k(beta, k))``;
+* the associative memory of Cabannes et al. (§5, Thm 5.1, the triplet law): :class:`MemoryConfig`
+  (:data:`MEMORY_RULES`: counting, seen, capped), :func:`simulate_memory` (:class:`MemorySimulation`),
+  :func:`memory_error`, the exact noise-free limit :func:`memory_limit_error`, :func:`memory_exponents`
+  (:class:`MemoryExponents`), :func:`memory_law`, :func:`default_capacity`;
 * scenarios and simulation: :class:`TailsConfig` (:data:`SCENARIOS`), :func:`simulate_tails`
   (:class:`TailsSimulation`), :func:`predict_tails` (:class:`TailsTheory`).
 
@@ -67,6 +71,16 @@ from ._laws import tail_mass as tail_mass
 from ._laws import top_k as top_k
 from ._laws import zipf as zipf
 from ._laws import zipf_pmf as zipf_pmf
+from ._memory import MEMORY_RULES as MEMORY_RULES
+from ._memory import MemoryConfig as MemoryConfig
+from ._memory import MemoryExponents as MemoryExponents
+from ._memory import MemorySimulation as MemorySimulation
+from ._memory import default_capacity as default_capacity
+from ._memory import memory_error as memory_error
+from ._memory import memory_exponents as memory_exponents
+from ._memory import memory_law as memory_law
+from ._memory import memory_limit_error as memory_limit_error
+from ._memory import simulate_memory as simulate_memory
 from ._predict import TailsTheory as TailsTheory
 from ._predict import predict_tails as predict_tails
 from ._simulate import TailsSimulation as TailsSimulation
@@ -83,6 +97,10 @@ from ._theory import real_plus_ai_error as real_plus_ai_error
 from ._theory import top_k_error as top_k_error
 
 __all__ = [
+    "MEMORY_RULES",
+    "MemoryConfig",
+    "MemoryExponents",
+    "MemorySimulation",
     "SCENARIOS",
     "TailExponents",
     "TailsConfig",
@@ -97,6 +115,7 @@ __all__ = [
     "buy_tail_limit",
     "clean_error",
     "clean_law",
+    "default_capacity",
     "conditional_tv_error",
     "conditional_tv_law",
     "error_variance_bound",
@@ -109,6 +128,10 @@ __all__ = [
     "grokking_law",
     "hutter_constant",
     "hutter_error",
+    "memory_error",
+    "memory_exponents",
+    "memory_law",
+    "memory_limit_error",
     "mixed_sources_error",
     "mixture",
     "narrowed",
@@ -121,6 +144,7 @@ __all__ = [
     "predict_tails",
     "real_plus_ai_error",
     "real_plus_ai_law",
+    "simulate_memory",
     "simulate_tails",
     "tail_exponents",
     "tail_from",
