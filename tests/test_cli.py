@@ -10,17 +10,11 @@ import pytest
 
 from kcollapse import theory
 from kcollapse.cli import main
+from _cli_helpers import run
 
 SMALL = ["--d", "10", "--T", "30", "--T0", "25", "--generations", "0", "2", "--quiet"]
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_simulate_json_layout(capsys):

@@ -7,19 +7,12 @@ import numpy as np
 import pytest
 import scipy.special as sp
 
-from kcollapse.cli import main
+from _cli_helpers import run
 
 # Same refit count / reported generations as tests/test_gaussian.py (compiled code is shared).
 GENS = ["--generations", "1", "3", "10", "40"]
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_theory_json_replace_matches_closed_form(capsys):

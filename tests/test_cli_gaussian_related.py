@@ -1,8 +1,5 @@
 """CLI for the THEORY.md §7 scenarios: ``--model gaussian --gauss-scenario {bertrand, barzilai-shamir,
 suresh-discrete}`` and ``--model kde`` (JSON layout, agreement summaries, bad input exits 2 with one line).
-
-The kde model is registered in ``kcollapse.cli.MODEL_MODULES`` by the lead; these tests add it with
-``monkeypatch`` when it is not there yet, so they pass before and after the registration.
 """
 
 import json
@@ -11,23 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from kcollapse import cli
 from kcollapse import gaussian as kg
+from _cli_helpers import run
 
 
-@pytest.fixture
-def with_kde(monkeypatch):
-    if "kde" not in cli.MODEL_MODULES:
-        monkeypatch.setitem(cli.MODEL_MODULES, "kde", "kcollapse._cli_kde")
 
-
-def run(capsys, *argv):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_bertrand_theory_and_compare(capsys):
@@ -76,7 +61,7 @@ def test_barzilai_shamir_bound_rows(capsys):
     assert p["summary"]["bounds_violated"] == 0 and p["summary"]["max_abs_z"] <= 4
 
 
-def test_kde_theory_and_compare(capsys, with_kde):
+def test_kde_theory_and_compare(capsys):
     code, out, err = run(capsys, "theory", "--model", "kde", "--kde-scenario", "replace", "--T0", "10",
                          "--kde-bandwidth", "0.5", "--generations", "0", "4", "--json")
     assert code == 0, err
@@ -95,7 +80,7 @@ def test_kde_theory_and_compare(capsys, with_kde):
 
 
 @pytest.mark.slow
-def test_kde_compare_all_modes_text_output(capsys, with_kde):
+def test_kde_compare_all_modes_text_output(capsys):
     code, out, err = run(capsys, "compare", "--model", "kde", "--T0", "6", "--generations", "0", "5",
                          "--seeds", "100", "--kde-test-points", "16", "--quiet")
     assert code == 0, err
@@ -123,6 +108,6 @@ def test_gaussian_scenario_bad_input_exits_2(capsys, argv, needle):
     (["--T0", "1"], "--T0"),
     (["--kde-scenario", "mix"], "invalid choice"),
 ])
-def test_kde_bad_input_exits_2(capsys, with_kde, argv, needle):
+def test_kde_bad_input_exits_2(capsys, argv, needle):
     code, out, err = run(capsys, "theory", "--model", "kde", *argv)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err

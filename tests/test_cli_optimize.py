@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from kcollapse.cli import main
+from _cli_helpers import run
 
 DFIG1 = ["--d", "300", "--T", "1000", "--T0", "600", "--sigma", "0.1", "--sigma0", "0.2"]
 # One simulation set-up (and so one compilation) shared by the optimal-ridge --simulate and fit-scaling tests.
@@ -13,13 +13,6 @@ SIM = [*DFIG1, "--generations", "0", "3", "--seeds", "16", "--quiet", "--ridge",
        *(f"{v:.6g}" for v in np.logspace(-3, 0, 13))]
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_optimal_ridge_json_at_d_fig1(capsys, tmp_path):

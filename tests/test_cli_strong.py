@@ -7,20 +7,13 @@ import pytest
 
 import kcollapse as kc
 import kcollapse.strong as strong
-from kcollapse.cli import main
+from _cli_helpers import run
 
 # small problems; finite-size allowance 6 % at d = 20 (deterministic equivalents are O(1/d); at d = 30..60
 # we measured <= 4.4 %, see tests/test_strong.py; the O(1/d) gap at d = 20 is up to ~1.5x that)
 ALLOWANCE = 0.06
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_agreement(rows):

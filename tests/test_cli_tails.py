@@ -6,19 +6,13 @@ import numpy as np
 import pytest
 
 import kcollapse.tails as kt
-from kcollapse.cli import main, make_parser
+from kcollapse.cli import make_parser
+from _cli_helpers import run
 
 GEN = ["--model", "tails", "--tail-scenario", "generations", "--zipf-beta", "1.5", "--tail-T", "100", "400",
        "--T0", "256", "--generations", "0", "1", "5"]
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_theory_json_matches_the_library(capsys):

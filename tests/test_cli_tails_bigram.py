@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 
 import kcollapse.tails as kt
-from kcollapse.cli import main
+from _cli_helpers import run
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_compare_bigram_top_k_json(capsys):

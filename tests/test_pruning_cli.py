@@ -1,29 +1,13 @@
-"""CLI ``--model pruning``: JSON layout, agreement, bad input (exit 2, one line).
-
-Registers the model in ``kcollapse.cli.MODEL_MODULES`` for the test if the CLI does not list it yet, so
-these tests pass both before and after the line ``"pruning": "kcollapse._cli_pruning"`` is added there.
-"""
+"""CLI ``--model pruning``: JSON layout, agreement, bad input (exit 2, one line)."""
 
 import json
 
 import pytest
 
-from kcollapse import cli
+from _cli_helpers import run
 
 
-@pytest.fixture(autouse=True)
-def registered(monkeypatch):
-    if "pruning" not in cli.MODEL_MODULES:
-        monkeypatch.setitem(cli.MODEL_MODULES, "pruning", "kcollapse._cli_pruning")
 
-
-def run(capsys, *argv):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 COMMON = ["--model", "pruning", "--d", "10", "--prune-samples", "200", "--prune-keep-correct", "0.9",

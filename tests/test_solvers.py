@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kcollapse as kc
@@ -123,6 +123,7 @@ def test_grad_through_ridge_matches_finite_difference():
     np.testing.assert_allclose(g, fd, rtol=1e-6)
 
 
+@settings(max_examples=12)  # every example is a new (T, d) shape, i.e. a fresh compile (~1 s each)
 @given(T=st.integers(2, 40), d=st.integers(1, 40), lam=st.floats(1e-6, 10.0), seed=st.integers(0, 1000))
 def test_property_primal_equals_dual(T, d, lam, seed):
     X, y = _problem(T, d, seed=seed)

@@ -26,7 +26,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kcollapse.tails as kt
-from kcollapse.cli import main
 from kcollapse.scaling import fit_power_law
 from kcollapse.tails._memory import (
     MemoryConfig,
@@ -37,6 +36,7 @@ from kcollapse.tails._memory import (
     memory_limit_error,
     simulate_memory,
 )
+from _cli_helpers import run as _cli
 
 
 def zipf_np(beta, n):
@@ -230,13 +230,6 @@ def test_validation():
 # CLI: kcollapse {theory,simulate,compare} --model tails --tail-scenario memory
 
 
-def _cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_memory_theory_and_compare(capsys):
