@@ -191,24 +191,15 @@ def _run_args(args) -> tuple[int, int, int]:
 def _simulate(args, cfg, gens):
     import jax
 
-    from .cli import Progress
+    from .cli import Progress, run_in_chunks
     from .gaussian._simulate import merge_simulations, simulate_refit
 
     n, seed, batch = _run_args(args)
     dtype = np.float32 if args.dtype == "float32" else np.float64
     key = jax.random.key(seed)
-    progress = Progress(args.command, enabled=not args.quiet)
-    parts, interrupted = [], False
-    try:
-        for start in range(0, n, batch):
-            size = min(batch, n - start)
-            parts.append(simulate_refit(key, cfg, gens, size, sampler=args.gauss_sampler, chain_offset=start,
-                                        batch_size=batch, dtype=dtype))
-            progress(start + size, n)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        progress.close()
+    parts, interrupted = run_in_chunks(n, batch, lambda start, size: simulate_refit(
+        key, cfg, gens, size, sampler=args.gauss_sampler, chain_offset=start, batch_size=batch, dtype=dtype),
+        Progress(args.command, enabled=not args.quiet))
     if not parts:
         raise KeyboardInterrupt
     return merge_simulations(parts), n, interrupted

@@ -149,7 +149,7 @@ def _simulate(args, label: str, fn):
     """
     import jax
 
-    from .cli import Progress
+    from .cli import Progress, run_in_chunks
     from .strong import merge_grid_simulations
 
     n_seeds = _checks.check_int("--seeds", args.seeds, minimum=2 if args.command == "compare" else 1)
@@ -157,18 +157,9 @@ def _simulate(args, label: str, fn):
     if args.batch_size is not None:
         _checks.check_int("--batch-size", args.batch_size, minimum=1)
     chunk = args.batch_size or max(8, -(-n_seeds // 8))
-    progress = Progress(label, enabled=not args.quiet)
     key = jax.random.key(args.seed)
-    parts, interrupted = [], False
-    try:
-        for start in range(0, n_seeds, chunk):
-            size = min(chunk, n_seeds - start)
-            parts.append(fn(key, size, start, chunk))
-            progress(start + size, n_seeds)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        progress.close()
+    parts, interrupted = run_in_chunks(n_seeds, chunk, lambda start, size: fn(key, size, start, chunk),
+                                       Progress(label, enabled=not args.quiet))
     if not parts:
         raise KeyboardInterrupt
     return merge_grid_simulations(parts), interrupted

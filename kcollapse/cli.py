@@ -214,6 +214,27 @@ def problem_config(args: argparse.Namespace, spec: Any, **extra: Any) -> dict[st
 # --------------------------------------------------------------------------------------------
 
 
+def run_in_chunks(total: int, chunk: int, run_chunk, progress: Progress | None = None) -> tuple[list, bool]:
+    """Call ``run_chunk(start, size)`` over consecutive chunks of ``range(total)``, reporting progress.
+
+    An interrupt (Ctrl-C) stops the loop but keeps every completed chunk. Returns ``(parts,
+    interrupted)``; the progress bar, if any, is closed either way.
+    """
+    parts, interrupted = [], False
+    try:
+        for start in range(0, total, chunk):
+            size = min(chunk, total - start)
+            parts.append(run_chunk(start, size))
+            if progress is not None:
+                progress(start + size, total)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if progress is not None:
+            progress.close()
+    return parts, interrupted
+
+
 def run_simulation(spec, config, ridges, *, n_seeds: int, seed: int, batch_size: int | None, memory_budget: int,
                    progress: Progress | None, per_mode: bool = False, estimator: str = "conditional",
                    devices: int | None = None):
@@ -236,21 +257,10 @@ def run_simulation(spec, config, ridges, *, n_seeds: int, seed: int, batch_size:
             spec, config, len(ridges), -(-per_host // n_dev), memory_budget, per_mode,
             max_batch=max(8, -(-per_host // (8 * n_dev))), estimator=estimator,
             sampler="wishart" if bool(np.all(np.asarray(spec.eigenvalues) > 0)) else "direct")  # = sampler="auto"
-    parts, interrupted = [], False
-    try:
-        for start in range(0, n_seeds, batch_size):
-            size = min(batch_size, n_seeds - start)
-            # each chunk is split over processes (kcollapse.distributed) and local devices
-            parts.append(simulate_chain(key, spec, config, ridges, size, seed_offset=start,
-                                        memory_budget=memory_budget, per_mode=per_mode, estimator=estimator,
-                                        devices=devices))
-            if progress is not None:
-                progress(start + size, n_seeds)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if progress is not None:
-            progress.close()
+    # each chunk is split over processes (kcollapse.distributed) and local devices
+    parts, interrupted = run_in_chunks(n_seeds, batch_size, lambda start, size: simulate_chain(
+        key, spec, config, ridges, size, seed_offset=start, memory_budget=memory_budget, per_mode=per_mode,
+        estimator=estimator, devices=devices), progress)
     return (merge_results(parts) if parts else None), interrupted
 
 
