@@ -240,9 +240,24 @@ def _arccos_J(order: int, cos: jax.Array, theta: jax.Array) -> jax.Array:
     return 3.0 * sin * cos + (math.pi - theta) * (1.0 + 2.0 * cos * cos)
 
 
+class _InnerProductKernel(Kernel):
+    """A kernel that is a function ``_value(|x|^2, |z|^2, x.z)`` of the squared norms and the inner product."""
+
+    def _value(self, xx, zz, xz):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, x, z):
+        x, z = jnp.asarray(x), jnp.asarray(z)
+        return self._value(jnp.dot(x, x, precision=_HI), jnp.dot(z, z, precision=_HI), jnp.dot(x, z, precision=_HI))
+
+    def block(self, X, Z):
+        X, Z = jnp.asarray(X), jnp.asarray(Z)
+        return self._value(jnp.sum(X * X, -1)[:, None], jnp.sum(Z * Z, -1)[None, :], _mm(X, Z.T))
+
+
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class ArcCosine(Kernel):
+class ArcCosine(_InnerProductKernel):
     """Arc-cosine kernel of order ``n`` (Cho & Saul 2009), on inputs scaled by ``sqrt(gamma)``::
 
         k_n(x, z) = (1/pi) |u|^n |v|^n J_n(theta),   u = sqrt(gamma) x, v = sqrt(gamma) z,
@@ -269,14 +284,6 @@ class ArcCosine(Kernel):
         nn, cos, theta = _angular(g * xx, g * zz, g * xz)
         return nn**self.order * _arccos_J(self.order, cos, theta) / math.pi
 
-    def __call__(self, x, z):
-        x, z = jnp.asarray(x), jnp.asarray(z)
-        return self._value(jnp.dot(x, x, precision=_HI), jnp.dot(z, z, precision=_HI), jnp.dot(x, z, precision=_HI))
-
-    def block(self, X, Z):
-        X, Z = jnp.asarray(X), jnp.asarray(Z)
-        return self._value(jnp.sum(X * X, -1)[:, None], jnp.sum(Z * Z, -1)[None, :], _mm(X, Z.T))
-
     def work_per_entry(self, n_features):
         return 8
 
@@ -288,7 +295,7 @@ class ArcCosine(Kernel):
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class ReLUNTK(Kernel):
+class ReLUNTK(_InnerProductKernel):
     """Neural tangent kernel of a two-layer ReLU network (both layers trained), closed form::
 
         Theta(x, z) = ( |u||v| J_1(theta) + (u . v)(pi - theta) ) / (2 pi),
@@ -316,14 +323,6 @@ class ReLUNTK(Kernel):
         uu, vv, uv = g * xx + b, g * zz + b, g * xz + b
         nn, cos, theta = _angular(uu, vv, uv)
         return (nn * _arccos_J(1, cos, theta) + uv * (math.pi - theta)) / (2.0 * math.pi)
-
-    def __call__(self, x, z):
-        x, z = jnp.asarray(x), jnp.asarray(z)
-        return self._value(jnp.dot(x, x, precision=_HI), jnp.dot(z, z, precision=_HI), jnp.dot(x, z, precision=_HI))
-
-    def block(self, X, Z):
-        X, Z = jnp.asarray(X), jnp.asarray(Z)
-        return self._value(jnp.sum(X * X, -1)[:, None], jnp.sum(Z * Z, -1)[None, :], _mm(X, Z.T))
 
     def work_per_entry(self, n_features):
         return 9
