@@ -100,6 +100,18 @@ def _sem(x: np.ndarray) -> np.ndarray:
     return x.std(axis=0, ddof=1) / math.sqrt(n)
 
 
+def padded_seed_batches(indices: np.ndarray, batch_size: int):
+    """Yield ``(chunk, padded)`` for consecutive batches of the seed ``indices``.
+
+    ``padded`` repeats the chunk's last seed up to ``batch_size`` so every compiled call has the same
+    shape; keep the first ``chunk.size`` results.
+    """
+    for start in range(0, indices.size, batch_size):
+        chunk = indices[start : start + batch_size]
+        pad = batch_size - chunk.size
+        yield chunk, (np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk)
+
+
 def seed_keys(key: jax.Array, seed_indices: ArrayLike) -> jax.Array:
     """Per-seed keys ``fold_in(key, i)``: a seed's result does not depend on how seeds are batched."""
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(seed_indices, dtype=jnp.uint32))
@@ -287,10 +299,7 @@ def simulate_chain(
     ridges_j = jnp.asarray(ridges_np, dt)
     indices = np.arange(seed_offset, seed_offset + n_seeds)
     outs = []
-    for start in range(0, n_seeds, batch_size):
-        chunk = indices[start : start + batch_size]
-        pad = batch_size - chunk.size  # pad the last batch so every call has the same shape
-        padded = np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk
+    for chunk, padded in padded_seed_batches(indices, batch_size):
         out = _run_batch(seed_keys(key, padded), spectrum, config, ridges_j, per_mode, "auto", sampler, estimator,
                          n_devices)
         out = jax.tree_util.tree_map(lambda a: np.array(a)[: chunk.size], out)
@@ -302,7 +311,7 @@ def simulate_chain(
                 getattr(out, name)[failed] = getattr(redo, name)
         outs.append(out)
         if progress is not None:
-            progress(min(start + batch_size, n_seeds), n_seeds)
+            progress(int(chunk[-1]) - seed_offset + 1, n_seeds)
 
     per_seed = np.concatenate([o.test_error for o in outs])
     gen = np.concatenate([o.generator_error for o in outs])

@@ -45,7 +45,7 @@ from .. import _checks
 from ..solvers import _rank_tol, _spectral_weights
 from ._chain import _syn_mask, stage_keys
 from ._config import ChainConfig
-from ._driver import SimulationResult, _balanced, seed_keys
+from ._driver import SimulationResult, _balanced, padded_seed_batches, seed_keys
 
 __all__ = [
     "SAMPLINGS",
@@ -411,14 +411,11 @@ def simulate_kernel_chain(
     ridges_j = jnp.asarray(ridges_np, dt)
     indices = np.arange(seed_offset, seed_offset + n_seeds)
     outs = []
-    for start in range(0, n_seeds, batch_size):
-        chunk = indices[start : start + batch_size]
-        pad = batch_size - chunk.size
-        padded = np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk
+    for chunk, padded in padded_seed_batches(indices, batch_size):
         out = _batch(seed_keys(key, padded), kernel, data, config, ridges_j, sampling)
         outs.append(jax.tree_util.tree_map(lambda a: np.array(a)[: chunk.size], out))
         if progress is not None:
-            progress(min(start + batch_size, n_seeds), n_seeds)
+            progress(int(chunk[-1]) - seed_offset + 1, n_seeds)
     per_seed_err = np.concatenate([o.test_error for o in outs])
     gen = np.concatenate([o.generator_error for o in outs])
     bad = ~np.isfinite(per_seed_err)

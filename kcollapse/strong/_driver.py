@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from ..simulate._driver import seed_keys
+from ..simulate._driver import _sem, padded_seed_batches, seed_keys
 from ..spectra import Spectrum
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "GridSimulation", "merge_grid_simulations", "run_seeds"]
@@ -50,9 +49,7 @@ class GridSimulation:
     @property
     def sem(self) -> np.ndarray:
         """``grid``-shaped standard error of the mean, ``std(ddof=1)/sqrt(seeds)`` (NaN for one seed)."""
-        if self.n_seeds < 2:
-            return np.full(self.per_seed.shape[1:], np.nan)
-        return self.per_seed.std(axis=0, ddof=1) / math.sqrt(self.n_seeds)
+        return _sem(self.per_seed)
 
     def axis(self, name: str) -> np.ndarray:
         """The values along the grid axis ``name``."""
@@ -133,10 +130,7 @@ def run_seeds(batch_fn: Callable[[jax.Array], jax.Array], key: jax.Array, n_seed
         batch_size = min(_checks.check_int("batch_size", batch_size, minimum=1), fit)
     indices = np.arange(seed_offset, seed_offset + n_seeds)
     outs = []
-    for start in range(0, n_seeds, batch_size):
-        chunk = indices[start:start + batch_size]
-        pad = batch_size - chunk.size
-        padded = np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk
+    for chunk, padded in padded_seed_batches(indices, batch_size):
         outs.append(np.asarray(batch_fn(seed_keys(key, padded)))[: chunk.size])
     per_seed = np.concatenate(outs)
     bad = ~np.isfinite(per_seed)
