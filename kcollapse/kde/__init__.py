@@ -10,6 +10,11 @@ variance follow closed linear recursions; the expected test NLL is bracketed by 
 Replace: the KDE keeps a bounded width while its centre random-walks (the test NLL diverges);
 accumulate: the spread grows like ``h^2 ln t`` (NLL nearly flat); subsample: in between.
 
+Fu et al. (ICML 2024, 2402.11778) setting (``FuKDEConfig``): d-dimensional truth, each training point
+of generation ``i >= 1`` real with probability ``alpha`` or drawn from an earlier generation's KDE; the
+expected squared L2 error is exact (``fu_kde_theory``, lineage dynamic programme) and the simulator
+(``simulate_fu_kde``) records the exact per-chain ISE and an unbiased Monte-Carlo TV.
+
 Example:
   >>> import jax
   >>> from kcollapse import kde
@@ -22,6 +27,16 @@ Example:
 from ._compare import compare_kde as compare_kde
 from ._config import MODES as MODES
 from ._config import KDEConfig as KDEConfig
+from ._fu import FU_MIXINGS as FU_MIXINGS
+from ._fu import FuKDEConfig as FuKDEConfig
+from ._fu import fu_bandwidths as fu_bandwidths
+from ._fu import fu_kde_theory as fu_kde_theory
+from ._fu import fu_lineage_laws as fu_lineage_laws
+from ._fu import fu_mixing_weights as fu_mixing_weights
+from ._fu import fu_one_shot_mise as fu_one_shot_mise
+from ._fu import fu_stability_bound as fu_stability_bound
+from ._fu_simulate import FuKDESimulation as FuKDESimulation
+from ._fu_simulate import simulate_fu_kde as simulate_fu_kde
 from ._simulate import KDESimulation as KDESimulation
 from ._simulate import simulate_kde as simulate_kde
 from ._theory import depth_pmf as depth_pmf
@@ -30,13 +45,23 @@ from ._theory import mean_depth as mean_depth
 from ._theory import replace_closed_forms as replace_closed_forms
 
 __all__ = [
+    "FU_MIXINGS",
+    "FuKDEConfig",
+    "FuKDESimulation",
     "KDEConfig",
     "KDESimulation",
     "MODES",
     "compare_kde",
     "depth_pmf",
+    "fu_bandwidths",
+    "fu_kde_theory",
+    "fu_lineage_laws",
+    "fu_mixing_weights",
+    "fu_one_shot_mise",
+    "fu_stability_bound",
     "kde_moments",
     "mean_depth",
     "replace_closed_forms",
+    "simulate_fu_kde",
     "simulate_kde",
 ]
