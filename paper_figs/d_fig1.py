@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     ridges = np.logspace(-3, 1, 13)
     Ts = np.unique(np.round(np.logspace(np.log10(330), np.log10(3e4), 8)).astype(int))
     if args.quick:
-        d, T0, T, ridges, Ts = 40, 80, 130, np.logspace(-3, 1, 5), np.array([50, 200, 1000])
+        d, T0, T, ridges, Ts = 40, 80, 130, np.logspace(-3, 1, 5), np.array([50, 1000])
         args.seeds = min(args.seeds, 16)
     gens = [0, 1, 3, 10]
     spec = kc.spectra.isotropic(d)
