@@ -105,13 +105,16 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                    help="clean draws in every training set (real-plus-ai)")
     g.add_argument("--tail-memory-dim", type=int, default=None, metavar="D",
                    help="memory: embedding dimension d (default: 256)")
-    g.add_argument("--tail-memory-labels", type=int, default=None, metavar="M",
-                   help="memory: number of labels m >= 2, one random label per token (default: 5)")
+    g.add_argument("--tail-memory-labels", type=str, default=None, metavar="M",
+                   help="memory: number of labels m >= 2, one random label per token (default: 5); 'token' (or "
+                   "'N') for one label per token, y(i) = i with m = N output embeddings (capped default capacity "
+                   "then ceil(d^2/(16 ln N)))")
     g.add_argument("--tail-memory-rule", choices=("counting", "seen", "capped"), default=None,
                    help="memory: q(i) = count (counting), 1[seen] (seen), or 1[among the --tail-memory-capacity most "
                    "frequent seen] (capped, Cabannes et al.'s optimal scheme) (default: counting)")
     g.add_argument("--tail-memory-capacity", type=int, default=None, metavar="C",
-                   help="memory, capped rule: stored tokens (default: ceil(d/log d))")
+                   help="memory, capped rule: stored tokens (default: ceil(d/log d); with --tail-memory-labels "
+                   "token: min(N, ceil(d^2/(16 ln N))))")
     g.add_argument("--tail-memory-vocab", type=int, default=None, metavar="N",
                    help="memory: vocabulary N; p is Zipf truncated at N and renormalised (default: 4096)")
     g.add_argument("--zipf-vocab", type=int, default=1 << 20, metavar="N",
@@ -288,12 +291,23 @@ MEMORY_CONVENTIONS = {
 }
 
 
+TOKEN_MEMORY_CONVENTIONS = {
+    "labels": "one label per token (--tail-memory-labels token): y(i) = i, m = N, output embeddings u_1..u_N",
+    "simulation": "scores S = U (U^T diag(q) E) E^T over all N labels in blocks of token columns; an unstored token x "
+    "counts with its exact conditional error 1 - 1[argmax in U]/|U| (U = unstored labels; Rao-Blackwell)",
+    "theory": "noise_free_limit: d -> inf error P(i > s)(1 - 2^-s/(N - s)) at T -> inf (s stored tokens); finite T "
+    "(counting/seen): sum_i p_i (1 - q_i)^T, within 1/(2(N-1)) above the limit. leading_order: T^-(1-1/beta) + "
+    "d^-c_q + k^-(beta-1), c_q = (1-1/beta)/2 counting (unchanged at m = N), 2(beta-1) capped (capacity "
+    "d^2/(16 ln N); the ln N is not in the law); measured, docs/notes/tails.md §9",
+}
+
+
 def _run_memory(command: str, args: argparse.Namespace) -> dict:
     """``--tail-scenario memory``: the associative memory of Thm 5.1 (kcollapse.tails._memory)."""
     import jax
 
     from .cli import UsageError
-    from .tails import MemoryConfig, memory_law, memory_limit_error, simulate_memory
+    from .tails._memory import MemoryConfig, memory_law, memory_limit_error, simulate_memory, token_limit_error
 
     for flag, scenarios in _FLAG_SCENARIOS.items():
         if _given(args, flag) and "memory" not in scenarios:
@@ -305,7 +319,18 @@ def _run_memory(command: str, args: argparse.Namespace) -> dict:
         value = getattr(args, "tail_memory_" + name)
         return _checks.check_int("--tail-memory-" + name, default if value is None else value, minimum=minimum)
 
-    dim, labels, vocab = flag("dim", 256, 1), flag("labels", 5, 2), flag("vocab", 4096, 2)
+    raw_labels = args.tail_memory_labels
+    label_map = "token" if raw_labels is not None and raw_labels.strip().lower() in ("token", "n") else "random"
+    dim, vocab = flag("dim", 256, 1), flag("vocab", 4096, 2)
+    if label_map == "token":
+        labels = vocab
+    else:
+        try:
+            labels = 5 if raw_labels is None else int(raw_labels)
+        except ValueError:
+            raise UsageError(f"--tail-memory-labels must be an integer m >= 2, or 'token' / 'N' for one label per "
+                             f"token, got {raw_labels!r}") from None
+        labels = _checks.check_int("--tail-memory-labels", labels, minimum=2)
     rule = args.tail_memory_rule or "counting"
     capacity = None
     if args.tail_memory_capacity is not None:
@@ -320,14 +345,24 @@ def _run_memory(command: str, args: argparse.Namespace) -> dict:
     for T in sizes:
         _checks.check_int("--tail-T" if args.tail_T is not None else "--T", T, minimum=0)
     Ts = [None if int(T) == 0 else int(T) for T in sizes]
-    base = MemoryConfig(beta=beta, dim=dim, n_labels=labels, vocab=vocab, rule=rule, k=k, capacity=capacity)
+    base = MemoryConfig(beta=beta, dim=dim, n_labels=labels, vocab=vocab, rule=rule, k=k, capacity=capacity,
+                        label_map=label_map)
     base.validate()
     theorem = "Tale of Tails Thm 5.1 (associative memory, triplet law)"
-    config = {"scenario": "memory", "theorem": theorem, "beta": beta, "dim": dim, "n_labels": labels, "vocab": vocab,
+    conventions = dict(MEMORY_CONVENTIONS)
+    if label_map == "token":
+        conventions.update(TOKEN_MEMORY_CONVENTIONS)
+    config = {"scenario": "memory", "theorem": theorem, "beta": beta, "dim": dim, "n_labels": labels,
+              "label_map": label_map, "vocab": vocab,
               "rule": rule, "k": k, "capacity": base.stored_capacity if rule == "capped" else None,
-              "sample_sizes": [0 if T is None else T for T in Ts], "conventions": dict(MEMORY_CONVENTIONS)}
+              "sample_sizes": [0 if T is None else T for T in Ts], "conventions": conventions}
 
     def limit(T):
+        if label_map == "token":
+            if rule == "capped":
+                return math.nan if T is not None else float(token_limit_error(beta, vocab, k=k,
+                                                                              capacity=base.stored_capacity))
+            return float(token_limit_error(beta, vocab, sample_size=T, k=k))
         if rule == "capped":
             if T is not None:
                 return math.nan
@@ -337,7 +372,15 @@ def _run_memory(command: str, args: argparse.Namespace) -> dict:
     def law(T):
         if rule == "seen":
             return math.nan
-        return float(memory_law(math.inf if T is None else T, dim, math.inf if k is None else k, beta, rule))
+        return float(memory_law(math.inf if T is None else T, dim, math.inf if k is None else k, beta, rule,
+                                label_map))
+
+    def token_slack(T):
+        """Largest amount by which a finite-d error may lie below the m = N limit (unstored labels winning)."""
+        if T is not None:
+            return 1.0 / (2.0 * (vocab - 1)) + 1.0 / max(1, vocab - T)  # |U| >= N - T
+        s = min(vocab, k or vocab, base.stored_capacity if rule == "capped" else vocab)
+        return 0.0 if s >= vocab else float(limit(T)) / (1.0 - 2.0 ** (-s) / (vocab - s)) / (vocab - s)
 
     if command == "theory":
         rows = [{"T": 0 if T is None else T, "noise_free_limit": limit(T), "leading_order": law(T)} for T in Ts]
@@ -358,8 +401,12 @@ def _run_memory(command: str, args: argparse.Namespace) -> dict:
         if command == "compare":
             lim = limit(T)
             excess = sim.mean - lim
-            row.update(noise_free_limit=lim, excess=excess, z=excess / max(sim.sem, 1e-12) if lim == lim else math.nan,
-                       leading_order=law(T))
+            # one label per token: finite d may sit below the limit by up to `slack` (docs/notes/tails.md §9)
+            slack = token_slack(T) if label_map == "token" else 0.0
+            z = excess / max(sim.sem, slack, 1e-12) if lim == lim else math.nan
+            row.update(noise_free_limit=lim, excess=excess, z=z, leading_order=law(T))
+            if label_map == "token":
+                row["slack"] = slack
         rows.append(row)
     cols = [("T", "T (0 = inf)", "d"), ("simulation", "simulation", ".6g"), ("sem", "± sem", ".2g")]
     out = {"config": {**config, "seeds": n_seeds, "seed": seed}, "results": rows,
@@ -370,5 +417,10 @@ def _run_memory(command: str, args: argparse.Namespace) -> dict:
                  ("leading_order", "leading order", ".6g")]
         out["summary_line"] = ("excess = simulation - exact d -> inf limit = recall errors at finite d (>= 0 in "
                                "expectation); leading order has unit constants")
+        if label_map == "token":
+            cols.insert(-1, ("slack", "slack", ".2g"))
+            out["summary_line"] = ("excess = simulation - d -> inf limit: recall errors at finite d, minus at most "
+                                   "`slack` = P(unstored)/|U| (an unstored label can win more often than in the limit); "
+                                   "z = excess/max(sem, slack); leading order has unit constants")
     out["columns"] = cols
     return out

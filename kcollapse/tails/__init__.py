@@ -25,7 +25,9 @@ of the unseen tokens (shared/THEORY.md §5).
 * the associative memory of Cabannes et al. (§5, Thm 5.1, the triplet law): :class:`MemoryConfig`
   (:data:`MEMORY_RULES`: counting, seen, capped), :func:`simulate_memory` (:class:`MemorySimulation`),
   :func:`memory_error`, the exact noise-free limit :func:`memory_limit_error`, :func:`memory_exponents`
-  (:class:`MemoryExponents`), :func:`memory_law`, :func:`default_capacity`;
+  (:class:`MemoryExponents`), :func:`memory_law`, :func:`default_capacity`; one label per token
+  (``MemoryConfig(label_map="token")``, :data:`LABEL_MAPS`): :func:`token_memory_error`,
+  :func:`token_limit_error`, :func:`token_capacity`;
 * scenarios and simulation: :class:`TailsConfig` (:data:`SCENARIOS`), :func:`simulate_tails`
   (:class:`TailsSimulation`), :func:`predict_tails` (:class:`TailsTheory`).
 
@@ -71,6 +73,7 @@ from ._laws import tail_mass as tail_mass
 from ._laws import top_k as top_k
 from ._laws import zipf as zipf
 from ._laws import zipf_pmf as zipf_pmf
+from ._memory import LABEL_MAPS as LABEL_MAPS
 from ._memory import MEMORY_RULES as MEMORY_RULES
 from ._memory import MemoryConfig as MemoryConfig
 from ._memory import MemoryExponents as MemoryExponents
@@ -81,6 +84,9 @@ from ._memory import memory_exponents as memory_exponents
 from ._memory import memory_law as memory_law
 from ._memory import memory_limit_error as memory_limit_error
 from ._memory import simulate_memory as simulate_memory
+from ._memory import token_capacity as token_capacity
+from ._memory import token_limit_error as token_limit_error
+from ._memory import token_memory_error as token_memory_error
 from ._predict import TailsTheory as TailsTheory
 from ._predict import predict_tails as predict_tails
 from ._simulate import TailsSimulation as TailsSimulation
@@ -97,6 +103,7 @@ from ._theory import real_plus_ai_error as real_plus_ai_error
 from ._theory import top_k_error as top_k_error
 
 __all__ = [
+    "LABEL_MAPS",
     "MEMORY_RULES",
     "MemoryConfig",
     "MemoryExponents",
@@ -149,6 +156,9 @@ __all__ = [
     "tail_exponents",
     "tail_from",
     "tail_mass",
+    "token_capacity",
+    "token_limit_error",
+    "token_memory_error",
     "top_k",
     "top_k_error",
     "top_k_law",
