@@ -15,6 +15,7 @@ del _limit_lapack_threads
 
 from . import data as data  # noqa: E402
 from . import datasets as datasets  # noqa: E402
+from . import diffusion as diffusion  # noqa: E402
 from . import distributed as distributed  # noqa: E402
 from . import gaussian as gaussian  # noqa: E402
 from . import kde as kde  # noqa: E402
@@ -43,6 +44,7 @@ __all__ = [
     "Spectrum",
     "data",
     "datasets",
+    "diffusion",
     "distributed",
     "gaussian",
     "kde",

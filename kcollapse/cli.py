@@ -646,6 +646,7 @@ MODEL_MODULES: dict[str, str] = {
     "gaussian": "kcollapse._cli_gaussian",
     "pruning": "kcollapse._cli_pruning",
     "kde": "kcollapse._cli_kde",
+    "diffusion": "kcollapse._cli_diffusion",
 }
 
 #: modules defining whole sub-commands: each provides ``register(subparsers)``.
