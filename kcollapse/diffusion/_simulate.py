@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from ..simulate._driver import map_seed_batches
 from ._config import DiffusionConfig
 from ._metrics import gaussian_fit_metrics
 from ._sampler import reverse_sample
@@ -132,12 +133,7 @@ def simulate_diffusion(key: jax.Array, config: DiffusionConfig, n_chains: int, *
     n_chains = _checks.check_int("n_chains", n_chains, minimum=1)
     chain_offset = _checks.check_int("chain_offset", chain_offset, minimum=0)
     bs = n_chains if batch_size is None else _checks.check_int("batch_size", batch_size, minimum=1)
-    parts = []
-    for start in range(0, n_chains, bs):
-        idx = jnp.arange(chain_offset + start, chain_offset + min(start + bs, n_chains))
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
-        parts.append(jax.tree_util.tree_map(np.asarray, _run(keys, config)))
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out = map_seed_batches(lambda keys: _run(keys, config), key, np.arange(chain_offset, chain_offset + n_chains), bs)
     finite = out.pop("finite")
     if not finite.all():
         bad = np.argwhere(~finite)[0]

@@ -35,6 +35,7 @@ from jax.scipy.special import gammaln, xlog1py, xlogy
 from jax.typing import ArrayLike
 
 from .. import _checks
+from ..simulate._driver import map_seed_batches
 
 __all__ = [
     "CategoricalSimulation",
@@ -299,12 +300,10 @@ def simulate_categorical(key: jax.Array, counts, generations, n_chains: int, *, 
         raise ValueError(f"generations must be >= 0, got {g.min()}")
     n_chains = _checks.check_int("n_chains", n_chains, minimum=1)
     steps = int(g.max())
-    alive_parts, lost_parts = [], []
-    for start in range(0, n_chains, batch_size):
-        size = min(batch_size, n_chains - start)
-        idx = jnp.arange(chain_offset + start, chain_offset + start + size, dtype=jnp.uint32)
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
+
+    def batch(keys):
         alive, lost = _run_categorical(keys, jnp.asarray(c), n=n, steps=max(steps, 1))
-        alive_parts.append(np.asarray(alive)[:, g])
-        lost_parts.append(np.asarray(lost))
-    return CategoricalSimulation(g, c, np.concatenate(alive_parts), np.concatenate(lost_parts), n)
+        return np.asarray(alive)[:, g], lost
+
+    alive, lost = map_seed_batches(batch, key, np.arange(chain_offset, chain_offset + n_chains), batch_size)
+    return CategoricalSimulation(g, c, alive, lost, n)

@@ -43,6 +43,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from .. import _checks
+from ..simulate._driver import map_seed_batches
 
 __all__ = [
     "MixConfig",
@@ -377,16 +378,12 @@ def simulate_mixing(key: jax.Array, config: MixConfig, generations, n_chains: in
     chain_offset = _checks.check_int("chain_offset", chain_offset, minimum=0)
     batch_size = min(n_chains, 4096) if batch_size is None else _checks.check_int("batch_size", batch_size, minimum=1)
     dt = jnp.result_type(float)
-    parts = []
-    for start in range(0, n_chains, batch_size):
-        size = min(batch_size, n_chains - start)
-        idx = jnp.arange(chain_offset + start, chain_offset + start + batch_size, dtype=jnp.uint32)
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
-        traj = _run(keys, jnp.asarray(config.sigma, dt), jnp.asarray(config.init_mean_offset, dt),
-                    jnp.asarray(config.init_std, dt), n=config.real_samples, m=config.synthetic_samples,
-                    fixed=config.real_data == "fixed", given=config.init == "given", steps=int(g.max()))
-        parts.append(np.asarray(traj)[:size][:, g - 1])
-    traj = np.concatenate(parts)
+    traj = map_seed_batches(
+        lambda keys: np.asarray(_run(keys, jnp.asarray(config.sigma, dt), jnp.asarray(config.init_mean_offset, dt),
+                                     jnp.asarray(config.init_std, dt), n=config.real_samples,
+                                     m=config.synthetic_samples, fixed=config.real_data == "fixed",
+                                     given=config.init == "given", steps=int(g.max())))[:, g - 1],
+        key, np.arange(chain_offset, chain_offset + n_chains), batch_size)
     if not np.all(np.isfinite(traj)):
         raise FloatingPointError("non-finite value in the mixing simulation")
     return MixSimulation(g, traj[..., 0], traj[..., 1], config)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from ..simulate._driver import map_seed_batches
 from ._fu import FuKDEConfig, fu_bandwidths, fu_mixing_weights
 
 __all__ = ["FuKDESimulation", "simulate_fu_kde"]
@@ -156,13 +157,8 @@ def simulate_fu_kde(key: jax.Array, config: FuKDEConfig, n_chains: int, *, n_tes
     dt = jnp.result_type(float)
     args = (jnp.asarray(probs, dt), jnp.asarray(sizes, jnp.int32), jnp.asarray(fu_bandwidths(config), dt),
             jnp.asarray(config.sigma, dt))
-    parts = []
-    for start in range(0, n_chains, batch_size):
-        size = min(batch_size, n_chains - start)
-        idx = jnp.arange(chain_offset + start, chain_offset + start + size, dtype=jnp.uint32)
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
-        parts.append(np.asarray(_run(keys, *args, n_max=n_max, d=config.dim, n_test=n_test)))
-    obs = np.concatenate(parts)
+    obs = map_seed_batches(lambda keys: _run(keys, *args, n_max=n_max, d=config.dim, n_test=n_test),
+                           key, np.arange(chain_offset, chain_offset + n_chains), batch_size)
     if not np.all(np.isfinite(obs)):
         raise FloatingPointError("non-finite value in the Fu KDE simulation (bandwidth or sigma out of range)")
     gens = np.arange(config.n_generations + 1)

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from ..simulate._driver import map_seed_batches
 from ._config import KDEConfig
 
 __all__ = ["KDESimulation", "simulate_kde"]
@@ -143,14 +144,9 @@ def simulate_kde(key: jax.Array, config: KDEConfig, generations, n_chains: int, 
     dt = jnp.result_type(float)
     h, sigma = jnp.asarray(config.bandwidth, dt), jnp.asarray(config.sigma, dt)
     ends = jnp.asarray(g, jnp.int32)
-    parts = []
-    for start in range(0, n_chains, batch_size):
-        size = min(batch_size, n_chains - start)
-        idx = jnp.arange(chain_offset + start, chain_offset + start + size, dtype=jnp.uint32)
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
-        parts.append(np.asarray(_run(keys, ends, h, sigma, n=config.samples_per_generation, mode=config.mode,
-                                     G=int(g.max()), n_test=n_test)))
-    obs = np.concatenate(parts)
+    obs = map_seed_batches(lambda keys: _run(keys, ends, h, sigma, n=config.samples_per_generation, mode=config.mode,
+                                             G=int(g.max()), n_test=n_test),
+                           key, np.arange(chain_offset, chain_offset + n_chains), batch_size)
     if not np.all(np.isfinite(obs)):
         raise FloatingPointError("non-finite value in the KDE simulation (test NLL beyond the float range: "
                                  "increase the bandwidth or report fewer generations)")

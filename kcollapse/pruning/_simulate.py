@@ -26,6 +26,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from .. import _checks
+from ..simulate._driver import map_seed_batches
 
 __all__ = ["PruningSimulation", "SAMPLERS", "simulate_pruning", "simulate_pruning_seed"]
 
@@ -152,9 +153,6 @@ def simulate_pruning(key: jax.Array, n_samples: int, dim: int, signal: float, fl
     batch_size = _checks.check_int("batch_size", batch_size, minimum=1)
     dt = jnp.result_type(float)
     args = (jnp.asarray(ps, dt), jnp.asarray(phi, dt), jnp.asarray(psi, dt), jnp.asarray(m, dt))
-    parts = []
-    for start in range(0, seeds, batch_size):
-        idx = jnp.arange(seed_offset + start, seed_offset + min(seeds, start + batch_size))
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
-        parts.append(np.asarray(_run(keys, *args, n_samples=n, dim=d, sampler=sampler), dtype=np.float64))
-    return PruningSimulation(ps, np.concatenate(parts, axis=0), n, d, m, phi, psi, sampler)
+    per_seed = map_seed_batches(lambda keys: _run(keys, *args, n_samples=n, dim=d, sampler=sampler),
+                                key, np.arange(seed_offset, seed_offset + seeds), batch_size)
+    return PruningSimulation(ps, per_seed.astype(np.float64), n, d, m, phi, psi, sampler)

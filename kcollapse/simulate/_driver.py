@@ -112,6 +112,22 @@ def padded_seed_batches(indices: np.ndarray, batch_size: int):
         yield chunk, (np.concatenate([chunk, np.full(pad, chunk[-1])]) if pad else chunk)
 
 
+def map_seed_batches(fn, key: jax.Array, indices: ArrayLike, batch_size: int):
+    """Run ``fn`` on batches of the per-seed keys ``fold_in(key, i)``, ``i`` in ``indices``; stack the results.
+
+    ``fn`` maps ``(b,)`` keys to a pytree of arrays whose leading axis is the seed. Every call gets the same
+    ``b = min(batch_size, len(indices))`` (the last batch is padded, the padding rows dropped), so there is one
+    compiled shape, and a seed's result does not depend on the batching. Returns the pytree of NumPy arrays
+    with all seeds stacked in the order of ``indices``.
+    """
+    indices = np.asarray(indices)
+    parts = []
+    for chunk, padded in padded_seed_batches(indices, min(int(batch_size), indices.size)):
+        out = fn(seed_keys(key, padded))
+        parts.append(jax.tree.map(lambda a, n=chunk.size: np.asarray(a)[:n], out))
+    return jax.tree.map(lambda *a: np.concatenate(a), *parts)
+
+
 def seed_keys(key: jax.Array, seed_indices: ArrayLike) -> jax.Array:
     """Per-seed keys ``fold_in(key, i)``: a seed's result does not depend on how seeds are batched."""
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(seed_indices, dtype=jnp.uint32))

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from ..simulate._driver import _sem, padded_seed_batches, seed_keys
+from ..simulate._driver import _sem, map_seed_batches
 from ..spectra import Spectrum
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "GridSimulation", "merge_grid_simulations", "run_seeds"]
@@ -129,10 +129,7 @@ def run_seeds(batch_fn: Callable[[jax.Array], jax.Array], key: jax.Array, n_seed
     else:  # an upper bound: the memory budget may lower it (padding keeps one compiled shape)
         batch_size = min(_checks.check_int("batch_size", batch_size, minimum=1), fit)
     indices = np.arange(seed_offset, seed_offset + n_seeds)
-    outs = []
-    for chunk, padded in padded_seed_batches(indices, batch_size):
-        outs.append(np.asarray(batch_fn(seed_keys(key, padded)))[: chunk.size])
-    per_seed = np.concatenate(outs)
+    per_seed = map_seed_batches(batch_fn, key, indices, batch_size)
     bad = ~np.isfinite(per_seed)
     if bad.any():
         first = np.argwhere(bad)[0]

@@ -51,6 +51,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from .. import _checks
+from ..simulate._driver import map_seed_batches
 
 __all__ = [
     "LABEL_MAPS",
@@ -384,12 +385,7 @@ def simulate_memory(key: jax.Array, config: MemoryConfig, n_seeds: int, *, batch
         batch_size = max(1, min(n_seeds, 64, (1 << 23) // max(1, per_seed)))
     bs = _checks.check_int("batch_size", batch_size, minimum=1)
     cfg = dataclasses.replace(config, beta=float(config.beta))
-    out = []
-    for start in range(0, n_seeds, bs):
-        idx = np.arange(start, start + bs)
-        keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(jnp.asarray(idx))
-        out.append(np.asarray(_batch(keys, cfg))[: min(bs, n_seeds - start)])
-    per_seed = np.concatenate(out)[:n_seeds]
+    per_seed = map_seed_batches(lambda keys: _batch(keys, cfg), key, np.arange(n_seeds), bs)
     mean = float(per_seed.mean())
     sem = float(per_seed.std(ddof=1) / math.sqrt(n_seeds)) if n_seeds > 1 else math.nan
     if not np.all(np.isfinite(per_seed)):
