@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from ..simulate._driver import map_seed_batches
+from ..simulate._driver import PerChainStats, map_seed_batches
 from ._config import DiffusionConfig
 from ._metrics import gaussian_fit_metrics
 from ._sampler import reverse_sample
@@ -29,7 +28,7 @@ __all__ = ["DiffusionSimulation", "simulate_diffusion"]
 
 
 @dataclasses.dataclass(frozen=True)
-class DiffusionSimulation:
+class DiffusionSimulation(PerChainStats):
     """Per-chain results at generations ``0..G`` (the Gaussian fit of each generation's ``n`` samples).
 
     Attributes:
@@ -43,13 +42,6 @@ class DiffusionSimulation:
     @property
     def n_chains(self) -> int:
         return int(self.per_chain["mean_sq_error"].shape[0])
-
-    def mean(self, name: str) -> np.ndarray:
-        return self.per_chain[name].mean(axis=0)
-
-    def sem(self, name: str) -> np.ndarray:
-        x = self.per_chain[name]
-        return x.std(axis=0, ddof=1) / math.sqrt(x.shape[0])
 
 
 def _linear_model(x):

@@ -43,7 +43,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from .. import _checks
-from ..simulate._driver import map_seed_batches
+from ..simulate._driver import PerChainStats, map_seed_batches
 
 __all__ = [
     "MixConfig",
@@ -280,7 +280,7 @@ def mixing_population_map(lam: ArrayLike, mean0: ArrayLike, var0: ArrayLike, ste
 
 
 @dataclasses.dataclass(frozen=True)
-class MixSimulation:
+class MixSimulation(PerChainStats):
     """Per-chain ``mu_g - mu`` and ``sigma_g^2`` at the reported generations.
 
     Attributes:
@@ -307,12 +307,6 @@ class MixSimulation:
             return self.mean_shift**2 + self.variance
         raise KeyError(f"unknown quantity {name!r}")
 
-    def mean(self, name: str) -> np.ndarray:
-        return self.values(name).mean(axis=0)
-
-    def sem(self, name: str) -> np.ndarray:
-        x = self.values(name)
-        return x.std(axis=0, ddof=1) / math.sqrt(x.shape[0])
 
 
 @functools.partial(jax.jit, static_argnames=("n", "m", "fixed", "given", "steps"))

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from ..simulate._driver import PerChainStats
 from ._config import RefitConfig
 
 __all__ = [
@@ -214,7 +215,7 @@ def _run_chains(chain_keys, params, starts, ends, sigma, mean_noise, *, mode, sa
 
 
 @dataclasses.dataclass(frozen=True)
-class RefitSimulation:
+class RefitSimulation(PerChainStats):
     """Per-chain results of :func:`simulate_refit` at the reported generations.
 
     Attributes:
@@ -251,16 +252,6 @@ class RefitSimulation:
             return (pc["mean_sq_error"] + pc["variance"]) / d
         raise KeyError(f"unknown quantity {name!r}; known: {QUANTITIES + ('scale', 'log_det_change', 'marginal_variance')}")
 
-    def mean(self, name: str) -> np.ndarray:
-        """``(R,)`` mean over chains."""
-        return self.values(name).mean(axis=0)
-
-    def sem(self, name: str) -> np.ndarray:
-        """``(R,)`` standard error of the mean, ``std(ddof=1)/sqrt(chains)`` (NaN for one chain)."""
-        x = self.values(name)
-        if x.shape[0] < 2:
-            return np.full(x.shape[1:], np.nan)
-        return x.std(axis=0, ddof=1) / math.sqrt(x.shape[0])
 
     def var(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(R,)`` sample variance (ddof=1) over chains and its standard error.

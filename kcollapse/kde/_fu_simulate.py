@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from ..simulate._driver import map_seed_batches
+from ..simulate._driver import PerChainStats, map_seed_batches
 from ._fu import FuKDEConfig, fu_bandwidths, fu_mixing_weights
 
 __all__ = ["FuKDESimulation", "simulate_fu_kde"]
@@ -34,7 +33,7 @@ QUANTITIES = ("ise", "tv")
 
 
 @dataclasses.dataclass(frozen=True)
-class FuKDESimulation:
+class FuKDESimulation(PerChainStats):
     """Per-chain results at every generation ``0..G``.
 
     Attributes:
@@ -50,13 +49,6 @@ class FuKDESimulation:
     @property
     def n_chains(self) -> int:
         return int(self.per_chain["ise"].shape[0])
-
-    def mean(self, name: str) -> np.ndarray:
-        return self.per_chain[name].mean(axis=0)
-
-    def sem(self, name: str) -> np.ndarray:
-        x = self.per_chain[name]
-        return x.std(axis=0, ddof=1) / math.sqrt(x.shape[0])
 
 
 def _log_kde(x, pts, mask, h, count, d):

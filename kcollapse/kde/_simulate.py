@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from ..simulate._driver import map_seed_batches
+from ..simulate._driver import PerChainStats, map_seed_batches
 from ._config import KDEConfig
 
 __all__ = ["KDESimulation", "simulate_kde"]
@@ -32,7 +31,7 @@ QUANTITIES = ("mean_sq_error", "kde_variance", "nll")
 
 
 @dataclasses.dataclass(frozen=True)
-class KDESimulation:
+class KDESimulation(PerChainStats):
     """Per-chain results at the reported generations.
 
     Attributes:
@@ -55,12 +54,6 @@ class KDESimulation:
             return self.per_chain["mean_sq_error"] + self.per_chain["kde_variance"]
         return self.per_chain[name]
 
-    def mean(self, name: str) -> np.ndarray:
-        return self.values(name).mean(axis=0)
-
-    def sem(self, name: str) -> np.ndarray:
-        x = self.values(name)
-        return x.std(axis=0, ddof=1) / math.sqrt(x.shape[0])
 
 
 def _log_kde(x, points, mask, h, count):

@@ -100,6 +100,25 @@ def _sem(x: np.ndarray) -> np.ndarray:
     return x.std(axis=0, ddof=1) / math.sqrt(n)
 
 
+class PerChainStats:
+    """``mean(name)`` / ``sem(name)`` over the leading (chain) axis of ``values(name)``.
+
+    For simulation results holding a ``per_chain`` dict of ``(chains, ...)`` arrays; a subclass overrides
+    ``values`` to add derived quantities. The SEM is ``std(ddof=1)/sqrt(chains)`` (NaN for one chain).
+    """
+
+    def values(self, name: str) -> np.ndarray:
+        return self.per_chain[name]
+
+    def mean(self, name: str) -> np.ndarray:
+        """Mean over chains."""
+        return self.values(name).mean(axis=0)
+
+    def sem(self, name: str) -> np.ndarray:
+        """Standard error of the mean over chains."""
+        return _sem(self.values(name))
+
+
 def padded_seed_batches(indices: np.ndarray, batch_size: int):
     """Yield ``(chunk, padded)`` for consecutive batches of the seed ``indices``.
 
