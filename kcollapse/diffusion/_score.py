@@ -10,7 +10,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.typing import ArrayLike
 
 __all__ = ["MLPParams", "dsm_loss", "forward_coefficients", "linear_score_fit", "mlp_init", "mlp_noise_prediction",
@@ -125,6 +124,8 @@ def train_mlp(key: jax.Array, params: MLPParams, x0: ArrayLike, *, steps: int, l
 
     Returns the trained parameters and the ``(steps,)`` loss curve.
     """
+    import optax  # here, not at module level: only the network model needs it (~0.15 s of `import kcollapse`)
+
     opt = optax.adam(learning_rate)
     with jax.numpy_dtype_promotion("standard"):
         state = opt.init(params)
